@@ -1,0 +1,15 @@
+module github.com/m-store/mstore
+
+go 1.26.8
+
+require (
+	github.com/spf13/cobra v1.10.2
+	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
+)
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
+)
