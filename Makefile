@@ -1,0 +1,20 @@
+# M-Store build. `make build` puts bin/mstore and its tool links in bin/.
+GO      ?= go
+BIN     := bin
+TOOLS   := msdb_test msdb_recover msdb_checkpoint msdb_archive msdb_printlog msdb_dump msdb_load
+
+.PHONY: build test run clean
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/mstore ./cmd/mstore
+	@for t in $(TOOLS); do ln -sf mstore $(BIN)/$$t; done
+
+test:
+	./scripts/test.sh
+
+clean:
+	rm -rf $(BIN)
+
+run:
+	./scripts/run.sh
