@@ -394,4 +394,3 @@ func (e *Env) Stats(ctx context.Context) (*Stats, error) {
 	}
 	return s, nil
 }
-

@@ -88,9 +88,9 @@ type Env struct {
 	closed   bool
 	poison   error // set by the committer; read under poisonMu
 	poisonMu sync.Mutex
-	txid     uint64 // last transaction id used (committer only after Open)
+	txid     uint64        // last transaction id used (committer only after Open)
 	lastLSN  atomic.Uint64 // LSN of the last record applied to the tables
-	lastCkpt atomic.Int64 // Unix nanoseconds of the last checkpoint
+	lastCkpt atomic.Int64  // Unix nanoseconds of the last checkpoint
 
 	stats    counters
 	recovery *RecoveryReport
@@ -378,4 +378,3 @@ func (e *Env) View(ctx context.Context, fn func(*Tx) error) error {
 	}
 	return fn(tx)
 }
-
