@@ -250,3 +250,221 @@ func TestReplayFromOldTables(t *testing.T) {
 		t.Fatalf("want several log files with a 64K log file size, have %v", nums)
 	}
 }
+
+func TestCursorAndDelete(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "t", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		put(t, e, "t", fmt.Sprintf("k%d", i), "v")
+	}
+	// Delete every other key through a cursor; the walk must visit each key once.
+	var seen []string
+	err := e.Update(ctx, func(tx *Tx) error {
+		tb, _ := tx.Table("t")
+		c := tb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			seen = append(seen, string(k))
+			if (k[1]-'0')%2 == 0 {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 10 {
+		t.Fatalf("cursor visited %v", seen)
+	}
+	err = e.View(ctx, func(tx *Tx) error {
+		tb, _ := tx.Table("t")
+		if tb.Len() != 5 {
+			return fmt.Errorf("%d keys left, want 5", tb.Len())
+		}
+		if tb.Put([]byte("x"), nil) == nil {
+			return errors.New("Put in a View succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPanicInUpdateIsUndone(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "t", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := e.Update(ctx, func(tx *Tx) error {
+		tb, _ := tx.Table("t")
+		tb.Put([]byte("a"), []byte("1"))
+		panic("boom")
+	})
+	if err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("Update = %v", err)
+	}
+	if _, ok := get(t, e, "t", "a"); ok {
+		t.Fatal("write of a panicking transaction is visible")
+	}
+	put(t, e, "t", "b", "2") // the environment still works
+}
+
+func TestViewIsConsistentAcrossTables(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	defer e.Close()
+	ctx := context.Background()
+	for _, n := range []string{"x", "y"} {
+		if err := e.CreateTable(ctx, n, TableOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := []byte(fmt.Sprintf("%d-%d", w, i))
+				e.Update(ctx, func(tx *Tx) error {
+					x, _ := tx.Table("x")
+					y, _ := tx.Table("y")
+					x.Put(k, k)
+					return y.Put(k, k)
+				})
+			}
+		}()
+	}
+	for range 200 {
+		err := e.View(ctx, func(tx *Tx) error {
+			x, _ := tx.Table("x")
+			y, _ := tx.Table("y")
+			if x.Len() != y.Len() {
+				return fmt.Errorf("x has %d keys, y %d", x.Len(), y.Len())
+			}
+			return nil
+		})
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestUpdateCancelledWhileQueued(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "t", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	block := make(chan struct{})
+	started := make(chan struct{})
+	go e.Update(ctx, func(tx *Tx) error { close(started); <-block; return nil })
+	<-started
+	cctx, cancel := context.WithCancel(ctx)
+	res := make(chan error, 1)
+	go func() {
+		res <- e.Update(cctx, func(tx *Tx) error {
+			tb, _ := tx.Table("t")
+			return tb.Put([]byte("never"), []byte("1"))
+		})
+	}()
+	cancel()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Update = %v", err)
+	}
+	close(block)
+	put(t, e, "t", "after", "1")
+	if _, ok := get(t, e, "t", "never"); ok {
+		t.Fatal("a cancelled transaction committed")
+	}
+}
+
+func TestNoLogFilesAfterCleanClose(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir)
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "t", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, e, "t", "a", "1")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nums, _ := wal.ListFiles(filepath.Join(dir, LogDirName))
+	for _, n := range nums {
+		os.Remove(filepath.Join(dir, LogDirName, wal.FileName(n)))
+	}
+	e = openTest(t, dir)
+	if !e.Recovery().NewLog {
+		t.Fatal("new log not reported")
+	}
+	if v, _ := get(t, e, "t", "a"); v != "1" {
+		t.Fatalf("a = %q", v)
+	}
+	put(t, e, "t", "b", "2")
+	e.crash()
+	// Without a clean close, losing the log is refused.
+	nums, _ = wal.ListFiles(filepath.Join(dir, LogDirName))
+	if len(nums) != 1 || nums[0] <= 1 {
+		t.Fatalf("log files after restart: %v", nums)
+	}
+	for _, n := range nums {
+		os.Remove(filepath.Join(dir, LogDirName, wal.FileName(n)))
+	}
+	_, err := Open(ctx, Options{Home: dir})
+	if err == nil || !strings.Contains(err.Error(), "not closed cleanly") {
+		t.Fatalf("Open without logs after a crash = %v", err)
+	}
+}
+
+func TestArchiveAndHold(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir)
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "t", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		put(t, e, "t", fmt.Sprintf("k%04d", i), strings.Repeat("v", 200))
+	}
+	release := e.hold(wal.LSN{File: 1})
+	if _, err := e.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.ArchivableLogs(); len(got) != 0 {
+		t.Fatalf("archivable while held from file 1: %v", got)
+	}
+	release()
+	got, err := e.ArchivableLogs()
+	if err != nil || len(got) == 0 {
+		t.Fatalf("ArchivableLogs = %v, %v", got, err)
+	}
+	removed, err := e.RemoveArchivableLogs()
+	if err != nil || len(removed) != len(got) {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	probs, err := e.Verify(ctx)
+	if err != nil || len(probs) != 0 {
+		t.Fatalf("Verify = %v, %v", probs, err)
+	}
+}
