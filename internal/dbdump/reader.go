@@ -44,7 +44,7 @@ type Reader struct {
 	hdr     Header
 	print   bool
 	recLine int
-	hdrLine int // line number of the first line of the current header
+	hdrLine int   // line number of the first line of the current header
 	err     error // sticky: io.EOF or a parse or read error
 }
 
