@@ -242,6 +242,7 @@ func (e *Env) runGroup(group []*request) {
 				continue
 			}
 			tx.done = true
+			r.tx = tx
 			if tx.body.Count() > 0 {
 				e.txid++
 				lsn, err := e.w.AppendTxn(e.txid, now, &tx.body)
@@ -333,6 +334,13 @@ func (e *Env) runGroup(group []*request) {
 	if lastLSN.IsZero() {
 		// Nothing to log (read-only updates): release the write transactions.
 		g.rollback()
+		for _, r := range live {
+			if r.tx != nil {
+				for _, f := range r.tx.onCommit {
+					f()
+				}
+			}
+		}
 		finish(live, nil)
 		return
 	}
@@ -352,6 +360,13 @@ func (e *Env) runGroup(group []*request) {
 		return
 	}
 	e.lastLSN.Store(lastLSN.Uint64())
+	for _, r := range live {
+		if r.tx != nil {
+			for _, f := range r.tx.onCommit {
+				f()
+			}
+		}
+	}
 	e.stats.group(len(live), bytes, logDone.Sub(logStart), time.Since(logDone), time.Since(start))
 	finish(live, nil)
 }

@@ -36,7 +36,16 @@ type Tx struct {
 	group *groupTxs
 	body  wal.Body
 	undo  []undoEntry
+	// onCommit runs on the committer, in commit order, once the group holding
+	// the transaction is committed.
+	onCommit []func()
 }
+
+// OnCommit registers f to run once the transaction has committed, on the
+// committer goroutine, in commit order across transactions: use it to
+// announce changes in the order they happened. f must not block or use
+// the environment. It is dropped when the transaction fails.
+func (tx *Tx) OnCommit(f func()) { tx.onCommit = append(tx.onCommit, f) }
 
 type undoEntry struct {
 	t       *table

@@ -1,0 +1,464 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+func beU32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+func messageKey(mbox uint64, uid uint32) []byte { return u32key(u64key(nil, mbox), uid) }
+
+// Incoming is a message whose file is stored and parsed, ready to be
+// referenced by messages.
+type Incoming struct {
+	Blob  string // the file's id
+	Size  int64
+	Cache []byte // the parsed-message cache (package message), stored once per file
+}
+
+// addMessage adds a message to m (quota checked), updating the counts of
+// m and a, the file's references and the cache. m and a are updated in
+// place and written.
+func (x *tx) addMessage(a *Account, m *Mailbox, in *Incoming, date time.Time, flags Flags) (uint32, error) {
+	if m.NoSelect {
+		return 0, fmt.Errorf("mailbox %s: %w", m.Name, ErrNoSelect)
+	}
+	if a.QuotaBytes > 0 && a.UsedBytes+in.Size > a.QuotaBytes {
+		return 0, fmt.Errorf("account %s: %w (%d of %d bytes used, message is %d)", a.Name, ErrOverQuota, a.UsedBytes, a.QuotaBytes, in.Size)
+	}
+	if a.QuotaMessages > 0 && a.UsedMessages+1 > a.QuotaMessages {
+		return 0, fmt.Errorf("account %s: %w (%d of %d messages)", a.Name, ErrOverQuota, a.UsedMessages, a.QuotaMessages)
+	}
+	if m.UIDNext == 0 || m.UIDNext == ^uint32(0) {
+		return 0, fmt.Errorf("mailbox %s: UIDs exhausted", m.Name)
+	}
+	uid := m.UIDNext
+	m.UIDNext++
+	m.HighestModSeq++
+	msg := &Message{UID: uid, Blob: in.Blob, Size: in.Size, InternalDate: date.Truncate(time.Second), ModSeq: m.HighestModSeq, Flags: flags}
+	msg.Flags.System &^= FlagRecent
+	if err := x.table(tMessages).Put(messageKey(m.ID, uid), msg.encode()); err != nil {
+		return 0, err
+	}
+	if err := x.addRef(in); err != nil {
+		return 0, err
+	}
+	m.Messages++
+	m.Bytes += in.Size
+	if flags.System&FlagSeen == 0 {
+		m.Unseen++
+	}
+	a.UsedBytes += in.Size
+	a.UsedMessages++
+	x.emit(Event{Mailbox: m.ID, Kind: EventAppend, UIDs: []uint32{uid}, ModSeq: m.HighestModSeq})
+	return uid, nil
+}
+
+// addRef counts one more message referencing in's file, storing its cache
+// with the first reference.
+func (x *tx) addRef(in *Incoming) error {
+	refs := x.table(tBlobRefs)
+	key := []byte(in.Blob)
+	var n uint64
+	if b := refs.Get(key); b != nil {
+		n, _ = binary.Uvarint(b)
+	}
+	if n == 0 && in.Cache != nil {
+		if err := x.table(tMsgCache).Put(key, in.Cache); err != nil {
+			return err
+		}
+	}
+	return refs.Put(key, binary.AppendUvarint(nil, n+1))
+}
+
+// dropRef counts one message fewer referencing a file; with none left its
+// cache goes (the file itself is left to the sweep).
+func (x *tx) dropRef(blob string) error {
+	refs := x.table(tBlobRefs)
+	key := []byte(blob)
+	var n uint64
+	if b := refs.Get(key); b != nil {
+		n, _ = binary.Uvarint(b)
+	}
+	if n <= 1 {
+		if err := x.table(tMsgCache).Delete(key); err != nil {
+			return err
+		}
+		return refs.Delete(key)
+	}
+	return refs.Put(key, binary.AppendUvarint(nil, n-1))
+}
+
+// expunge removes the given UIDs (those present) from m and returns them.
+func (x *tx) expunge(a *Account, m *Mailbox, uids []uint32) ([]uint32, error) {
+	msgs := x.table(tMessages)
+	var gone []uint32
+	for _, uid := range uids {
+		key := messageKey(m.ID, uid)
+		b := msgs.Get(key)
+		if b == nil {
+			continue
+		}
+		msg, err := decodeMessage(uid, b)
+		if err != nil {
+			return nil, err
+		}
+		if err := msgs.Delete(key); err != nil {
+			return nil, err
+		}
+		if err := x.dropRef(msg.Blob); err != nil {
+			return nil, err
+		}
+		m.Messages--
+		m.Bytes -= msg.Size
+		if msg.Flags.System&FlagSeen == 0 {
+			m.Unseen--
+		}
+		a.UsedBytes -= msg.Size
+		a.UsedMessages--
+		gone = append(gone, uid)
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	m.HighestModSeq++
+	if err := x.putMailbox(m); err != nil {
+		return nil, err
+	}
+	if err := x.putAccount(a); err != nil {
+		return nil, err
+	}
+	x.emit(Event{Mailbox: m.ID, Kind: EventExpunge, UIDs: gone, ModSeq: m.HighestModSeq})
+	return gone, nil
+}
+
+// Recipient is where Deliver puts one copy.
+type Recipient struct {
+	Account string
+	Mailbox string // "" is INBOX; a missing mailbox falls back to INBOX
+}
+
+// Delivered is the outcome for one recipient.
+type Delivered struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+	Err         error // ErrNoAccount, ErrOverQuota, ErrDisabled, …
+}
+
+// Deliver files in into each recipient's mailbox in one transaction:
+// when it returns, every recipient without an Err has the message durably.
+// One recipient's failure (unknown, over quota) does not stop the others.
+func (s *Store) Deliver(ctx context.Context, in *Incoming, rcpts []Recipient, date time.Time) ([]Delivered, error) {
+	out := make([]Delivered, len(rcpts))
+	err := s.update(ctx, func(x *tx) error {
+		clear(out)
+		accts := map[string]*Account{}
+		for i, r := range rcpts {
+			a := accts[NormalizeAccount(r.Account)]
+			if a == nil {
+				var err error
+				if a, err = x.account(r.Account); err != nil {
+					out[i].Err = err
+					continue
+				}
+				accts[NormalizeAccount(r.Account)] = a
+			}
+			if a.State == Disabled {
+				out[i].Err = fmt.Errorf("account %s: %w", a.Name, ErrDisabled)
+				continue
+			}
+			name := "INBOX"
+			if r.Mailbox != "" {
+				name = r.Mailbox
+			}
+			m, err := x.mailbox(a.ID, name)
+			if err != nil || m.NoSelect {
+				if m, err = x.mailbox(a.ID, "INBOX"); err != nil {
+					return err
+				}
+			}
+			uid, err := x.addMessage(a, m, in, date, Flags{})
+			if errors.Is(err, ErrOverQuota) {
+				out[i].Err = err
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := x.putMailbox(m); err != nil {
+				return err
+			}
+			out[i] = Delivered{Mailbox: m.Name, UIDValidity: m.UIDValidity, UID: uid}
+		}
+		for _, a := range accts {
+			if err := x.putAccount(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Append adds a message to a mailbox (IMAP APPEND) and returns its
+// UIDVALIDITY and UID.
+func (s *Store) Append(ctx context.Context, account, mailbox string, in *Incoming, flags Flags, date time.Time) (uint32, uint32, error) {
+	var uv, uid uint32
+	err := s.update(ctx, func(x *tx) error {
+		a, err := x.account(account)
+		if err != nil {
+			return err
+		}
+		m, err := x.mailbox(a.ID, mailbox)
+		if err != nil {
+			return err
+		}
+		if uid, err = x.addMessage(a, m, in, date, flags); err != nil {
+			return err
+		}
+		uv = m.UIDValidity
+		if err := x.putMailbox(m); err != nil {
+			return err
+		}
+		return x.putAccount(a)
+	})
+	return uv, uid, err
+}
+
+// Snapshot is a mailbox and all its messages at one moment.
+type Snapshot struct {
+	Mailbox  *Mailbox
+	Messages []Message // in UID order
+}
+
+// Messages returns a mailbox with every message's metadata.
+func (s *Store) Messages(ctx context.Context, mailbox uint64) (*Snapshot, error) {
+	snap := &Snapshot{}
+	err := s.view(ctx, func(x *tx) error {
+		m, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		snap.Mailbox = m
+		snap.Messages = make([]Message, 0, m.Messages)
+		prefix := u64key(nil, mailbox)
+		return x.table(tMessages).ForEach(prefix, func(k, v []byte) (bool, error) {
+			if !bytes.HasPrefix(k, prefix) {
+				return false, nil
+			}
+			msg, err := decodeMessage(beU32(k[8:]), v)
+			if err != nil {
+				return false, fmt.Errorf("mailbox %d message %d: %w", mailbox, beU32(k[8:]), err)
+			}
+			snap.Messages = append(snap.Messages, *msg)
+			return true, nil
+		})
+	})
+	return snap, err
+}
+
+// GetMessages returns the messages of a mailbox with the given UIDs that
+// exist, in the order given.
+func (s *Store) GetMessages(ctx context.Context, mailbox uint64, uids []uint32) ([]Message, error) {
+	var out []Message
+	err := s.view(ctx, func(x *tx) error {
+		msgs := x.table(tMessages)
+		for _, uid := range uids {
+			if b := msgs.Get(messageKey(mailbox, uid)); b != nil {
+				m, err := decodeMessage(uid, b)
+				if err != nil {
+					return err
+				}
+				out = append(out, *m)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Cache returns the parsed-message cache of a message file.
+func (s *Store) Cache(ctx context.Context, blob string) ([]byte, error) {
+	var c []byte
+	err := s.view(ctx, func(x *tx) error {
+		if v := x.table(tMsgCache).Get([]byte(blob)); v != nil {
+			c = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err == nil && c == nil {
+		err = fmt.Errorf("no cache for message file %s", blob)
+	}
+	return c, err
+}
+
+// Referenced reports whether any message references a file (for the sweep).
+func (s *Store) Referenced(ctx context.Context, blob string) (bool, error) {
+	var ok bool
+	err := s.view(ctx, func(x *tx) error {
+		ok = x.table(tBlobRefs).Get([]byte(blob)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// StoreFlags changes the flags of the given messages and returns those
+// that changed, with their new flags and MODSEQs.
+func (s *Store) StoreFlags(ctx context.Context, mailbox uint64, uids []uint32, op FlagOp, flags Flags) ([]Message, error) {
+	var changed []Message
+	err := s.update(ctx, func(x *tx) error {
+		changed = changed[:0]
+		m, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		msgs := x.table(tMessages)
+		var evUIDs []uint32
+		for _, uid := range uids {
+			key := messageKey(m.ID, uid)
+			b := msgs.Get(key)
+			if b == nil {
+				continue
+			}
+			msg, err := decodeMessage(uid, b)
+			if err != nil {
+				return err
+			}
+			nf, diff := msg.Flags.apply(op, flags)
+			if !diff {
+				continue
+			}
+			wasSeen, isSeen := msg.Flags.System&FlagSeen != 0, nf.System&FlagSeen != 0
+			if wasSeen && !isSeen {
+				m.Unseen++
+			} else if !wasSeen && isSeen {
+				m.Unseen--
+			}
+			m.HighestModSeq++
+			msg.Flags, msg.ModSeq = nf, m.HighestModSeq
+			if err := msgs.Put(key, msg.encode()); err != nil {
+				return err
+			}
+			changed = append(changed, *msg)
+			evUIDs = append(evUIDs, uid)
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		x.emit(Event{Mailbox: m.ID, Kind: EventFlags, UIDs: evUIDs, ModSeq: m.HighestModSeq})
+		return x.putMailbox(m)
+	})
+	return changed, err
+}
+
+// Expunge removes messages from a mailbox; it returns the UIDs removed.
+func (s *Store) Expunge(ctx context.Context, mailbox uint64, uids []uint32) ([]uint32, error) {
+	var gone []uint32
+	err := s.update(ctx, func(x *tx) error {
+		m, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		a, err := x.accountByID(m.Account)
+		if err != nil {
+			return err
+		}
+		gone, err = x.expunge(a, m, uids)
+		return err
+	})
+	return gone, err
+}
+
+// CopyResult maps copied UIDs (COPYUID, RFC 4315).
+type CopyResult struct {
+	UIDValidity uint32
+	Source      []uint32
+	Dest        []uint32
+}
+
+// Copy copies messages (flags and internal dates kept) to another mailbox
+// of the same account; with move, the originals are expunged in the same
+// transaction.
+func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest string, move bool) (*CopyResult, error) {
+	res := &CopyResult{}
+	err := s.update(ctx, func(x *tx) error {
+		*res = CopyResult{}
+		src, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		a, err := x.accountByID(src.Account)
+		if err != nil {
+			return err
+		}
+		dst, err := x.mailbox(a.ID, dest)
+		if err != nil {
+			return err
+		}
+		same := dst.ID == src.ID
+		if same {
+			dst = src
+		}
+		res.UIDValidity = dst.UIDValidity
+		msgs := x.table(tMessages)
+		cache := x.table(tMsgCache)
+		for _, uid := range uids {
+			b := msgs.Get(messageKey(src.ID, uid))
+			if b == nil {
+				continue
+			}
+			msg, err := decodeMessage(uid, b)
+			if err != nil {
+				return err
+			}
+			in := &Incoming{Blob: msg.Blob, Size: msg.Size, Cache: bytes.Clone(cache.Get([]byte(msg.Blob)))}
+			nu, err := x.addMessage(a, dst, in, msg.InternalDate, msg.Flags)
+			if err != nil {
+				return err
+			}
+			res.Source = append(res.Source, uid)
+			res.Dest = append(res.Dest, nu)
+		}
+		if err := x.putMailbox(dst); err != nil {
+			return err
+		}
+		if err := x.putAccount(a); err != nil {
+			return err
+		}
+		if move && len(res.Source) > 0 {
+			if same {
+				src = dst
+			}
+			_, err := x.expunge(a, src, res.Source)
+			return err
+		}
+		return nil
+	})
+	return res, err
+}
+
+// TakeRecent ends the \Recent state of a mailbox's messages for everyone
+// else (a read-write SELECT, RFC 3501 2.3.2) and returns the first UID that
+// was recent: this session sees UIDs from it on as \Recent.
+func (s *Store) TakeRecent(ctx context.Context, mailbox uint64) (uint32, error) {
+	var from uint32
+	err := s.update(ctx, func(x *tx) error {
+		m, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		from = m.RecentFrom
+		if m.RecentFrom == m.UIDNext {
+			return nil
+		}
+		m.RecentFrom = m.UIDNext
+		return x.putMailbox(m)
+	})
+	return from, err
+}

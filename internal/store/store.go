@@ -1,0 +1,208 @@
+// Package store is M-Store's mail store: accounts, mailboxes, messages,
+// flags, UIDs and MODSEQs, quota, the parsed-message cache, and change
+// notifications, kept in msdb tables, with the message bytes in files
+// (package blob). It does not know which protocol calls it.
+//
+// # Tables
+//
+//	accounts       lower(name)               → Account
+//	accountids     account id                → lower(name)
+//	mailboxes      account id ‖ name         → Mailbox
+//	mailboxids     mailbox id                → account id ‖ name
+//	messages       mailbox id ‖ UID          → Message
+//	msgcache       blob id                   → parsed-message cache (package message)
+//	blobrefs       blob id                   → number of messages referencing the file
+//	subscriptions  account id ‖ name         → ""
+//	storemeta      counter name              → value
+//
+// Ids and UIDs are big-endian in keys, so a mailbox's messages are in UID
+// order and an account's mailboxes in name order. Every change and the
+// counts it affects (a mailbox's messages, unseen, bytes; an account's
+// usage) are written in one transaction.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/m-store/mstore/internal/msdb"
+)
+
+// Table names.
+const (
+	tAccounts      = "accounts"
+	tAccountIDs    = "accountids"
+	tMailboxes     = "mailboxes"
+	tMailboxIDs    = "mailboxids"
+	tMessages      = "messages"
+	tMsgCache      = "msgcache"
+	tBlobRefs      = "blobrefs"
+	tSubscriptions = "subscriptions"
+	tMeta          = "storemeta"
+)
+
+var tables = []struct {
+	name string
+	fill float64
+}{
+	{tAccounts, 0}, {tAccountIDs, 0.95}, {tMailboxes, 0}, {tMailboxIDs, 0.95},
+	{tMessages, 0.95}, {tMsgCache, 0}, {tBlobRefs, 0}, {tSubscriptions, 0}, {tMeta, 0},
+}
+
+// Errors callers tell apart.
+var (
+	ErrNoAccount     = errors.New("no such account")
+	ErrAccountExists = errors.New("account exists")
+	ErrNoMailbox     = errors.New("no such mailbox")
+	ErrMailboxExists = errors.New("mailbox exists")
+	ErrOverQuota     = errors.New("over quota")
+	ErrBadName       = errors.New("bad name")
+	ErrDisabled      = errors.New("account disabled")
+	ErrAuth          = errors.New("authentication failed")
+	ErrNoSelect      = errors.New("mailbox cannot be selected")
+	ErrHasChildren   = errors.New("mailbox has children")
+)
+
+// Options configure a Store.
+type Options struct {
+	// DefaultQuota applies to accounts created without one (0: none).
+	DefaultQuotaBytes int64
+	// HashCost is the bcrypt cost of new password hashes (0: 10).
+	HashCost int
+	Logger   *slog.Logger
+}
+
+// Store is the mail store.
+type Store struct {
+	env   *msdb.Env
+	blobs BlobStore
+	opts  Options
+	log   *slog.Logger
+	hub   *Hub
+	now   func() time.Time
+}
+
+// BlobStore is what the store needs of the message files.
+type BlobStore interface {
+	Exists(id string) bool
+}
+
+// Open makes sure the store's tables exist and returns the store.
+func Open(ctx context.Context, env *msdb.Env, blobs BlobStore, opts Options) (*Store, error) {
+	for _, t := range tables {
+		if err := env.EnsureTable(ctx, t.name, msdb.TableOptions{FillPercent: t.fill}); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	if opts.HashCost == 0 {
+		opts.HashCost = 10
+	}
+	return &Store{env: env, blobs: blobs, opts: opts, log: lg, hub: newHub(), now: time.Now}, nil
+}
+
+// Env is the store's database environment.
+func (s *Store) Env() *msdb.Env { return s.env }
+
+// Hub is the store's change notification hub.
+func (s *Store) Hub() *Hub { return s.hub }
+
+// tx bundles the store's tables inside one msdb transaction.
+type tx struct {
+	*msdb.Tx
+	s      *Store
+	t      map[string]*msdb.Table
+	events *[]Event // published after commit
+}
+
+// emit queues an event for after the commit.
+func (x *tx) emit(ev Event) {
+	if x.events != nil {
+		*x.events = append(*x.events, ev)
+	}
+}
+
+func (s *Store) wrap(mt *msdb.Tx) *tx { return &tx{Tx: mt, s: s, t: map[string]*msdb.Table{}} }
+
+func (x *tx) table(name string) *msdb.Table {
+	if t := x.t[name]; t != nil {
+		return t
+	}
+	t, err := x.Tx.Table(name)
+	if err != nil {
+		panic(fmt.Errorf("store table %s: %w", name, err)) // tables are made by Open
+	}
+	x.t[name] = t
+	return t
+}
+
+// update runs fn in a write transaction; events it queues are published
+// in commit order once the transaction has committed.
+func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
+	return s.env.Update(ctx, func(mt *msdb.Tx) error {
+		var events []Event
+		x := s.wrap(mt)
+		x.events = &events
+		mt.OnCommit(func() {
+			for _, ev := range events {
+				s.hub.publish(ev)
+			}
+		})
+		return fn(x)
+	})
+}
+
+func (s *Store) view(ctx context.Context, fn func(*tx) error) error {
+	return s.env.View(ctx, func(mt *msdb.Tx) error { return fn(s.wrap(mt)) })
+}
+
+// nextCounter returns the next value of a named counter (1, 2, …).
+func (x *tx) nextCounter(name string) (uint64, error) {
+	t := x.table(tMeta)
+	var v uint64
+	if b := t.Get([]byte(name)); len(b) == 8 {
+		v = binary.BigEndian.Uint64(b)
+	}
+	v++
+	return v, t.Put([]byte(name), binary.BigEndian.AppendUint64(nil, v))
+}
+
+// newUIDValidity returns a UIDVALIDITY never handed out before in this
+// store: the current time in seconds, or one more than the last one.
+func (x *tx) newUIDValidity() (uint32, error) {
+	t := x.table(tMeta)
+	key := []byte("last-uidvalidity")
+	var last uint32
+	if b := t.Get(key); len(b) == 4 {
+		last = binary.BigEndian.Uint32(b)
+	}
+	v := max(uint32(x.s.now().Unix()), last+1)
+	return v, t.Put(key, binary.BigEndian.AppendUint32(nil, v))
+}
+
+// NormalizeAccount is the key under which an account name is stored.
+func NormalizeAccount(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// ValidAccountName checks an account name: a bare name or an address.
+func ValidAccountName(name string) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("%w: account name must be 1 to 255 bytes", ErrBadName)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`"\:/()<>,;[]`, r) {
+			return fmt.Errorf("%w: account name %q has a character %q that is not allowed", ErrBadName, name, r)
+		}
+	}
+	if strings.Count(name, "@") > 1 || strings.HasPrefix(name, "@") || strings.HasSuffix(name, "@") {
+		return fmt.Errorf("%w: account name %q is not a name or an address", ErrBadName, name)
+	}
+	return nil
+}
