@@ -14,14 +14,25 @@ var errCorrupt = errors.New("corrupt record")
 
 type enc struct{ b []byte }
 
-func (e *enc) u8(v byte)        { e.b = append(e.b, v) }
-func (e *enc) uv(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) iv(v int64)       { e.b = binary.AppendVarint(e.b, v) }
-func (e *enc) bytes(v []byte)   { e.uv(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *enc) str(v string)     { e.uv(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *enc) fixed(v []byte)   { e.b = append(e.b, v...) }
-func (e *enc) strs(v []string)  { e.uv(uint64(len(v))); for _, s := range v { e.str(s) } }
-func (e *enc) boolean(v bool)   { if v { e.u8(1) } else { e.u8(0) } }
+func (e *enc) u8(v byte)      { e.b = append(e.b, v) }
+func (e *enc) uv(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) iv(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) bytes(v []byte) { e.uv(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) str(v string)   { e.uv(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) fixed(v []byte) { e.b = append(e.b, v...) }
+func (e *enc) strs(v []string) {
+	e.uv(uint64(len(v)))
+	for _, s := range v {
+		e.str(s)
+	}
+}
+func (e *enc) boolean(v bool) {
+	if v {
+		e.u8(1)
+	} else {
+		e.u8(0)
+	}
+}
 
 type dec struct {
 	b   []byte
