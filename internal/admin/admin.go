@@ -67,7 +67,7 @@ type RecoverOptions struct {
 func Recover(ctx context.Context, cfg *config.Config, o RecoverOptions, tio IO) error {
 	var bar *progressBar
 	if o.Verbose {
-		bar = newProgressBar(tio.Err, tio.Terminal)
+		bar = replayBar(tio.Err, tio.Terminal)
 	}
 	oo := OpenOptions{Catastrophic: o.Catastrophic}
 	if bar != nil {
@@ -176,30 +176,36 @@ func Test(ctx context.Context, cfg *config.Config, o TestOptions, tio IO) error 
 	}
 	return withEnv(ctx, cfg, OpenOptions{}, func(env *msdb.Env) error {
 		reportRecovery(tio, env.Recovery(), false)
-		if o.Locks {
-			if err := ReportLocks(tio.Out, env); err != nil {
-				return err
-			}
-		}
-		if !o.Verbose {
-			return nil
-		}
-		if err := PrintStats(ctx, tio.Out, env); err != nil {
+		return TestEnv(ctx, env, o, tio)
+	})
+}
+
+// TestEnv is msdb_test's checks on an open environment (also run by the
+// daemon for a live msdb_test).
+func TestEnv(ctx context.Context, env *msdb.Env, o TestOptions, tio IO) error {
+	if o.Locks {
+		if err := ReportLocks(tio.Out, env); err != nil {
 			return err
 		}
-		probs, err := env.Verify(ctx)
-		if err != nil {
-			return fmt.Errorf("verify: %w", err)
-		}
-		for _, p := range probs {
-			fmt.Fprintf(tio.Err, "msdb_test: %s\n", p)
-		}
-		if len(probs) > 0 {
-			return fmt.Errorf("verify found %d problems", len(probs))
-		}
-		fmt.Fprintf(tio.Out, "state: ok (every table file's B+tree and every log record's checksum verified)\n")
+	}
+	if !o.Verbose {
 		return nil
-	})
+	}
+	if err := PrintStats(ctx, tio.Out, env); err != nil {
+		return err
+	}
+	probs, err := env.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	for _, p := range probs {
+		fmt.Fprintf(tio.Err, "msdb_test: %s\n", p)
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("verify found %d problems", len(probs))
+	}
+	fmt.Fprintf(tio.Out, "state: ok (every table file's B+tree and every log record's checksum verified)\n")
+	return nil
 }
 
 // ReportLocks prints the environment's logical locks and returns an error
@@ -247,15 +253,20 @@ func PrintStats(ctx context.Context, w io.Writer, env *msdb.Env) error {
 func Checkpoint(ctx context.Context, cfg *config.Config, verbose bool, tio IO) error {
 	return withEnv(ctx, cfg, OpenOptions{MustExist: true}, func(env *msdb.Env) error {
 		reportRecovery(tio, env.Recovery(), false)
-		lsn, err := env.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if verbose {
-			fmt.Fprintf(tio.Err, "msdb_checkpoint: checkpoint at LSN %v\n", lsn)
-		}
-		return nil
+		return CheckpointEnv(ctx, env, verbose, tio)
 	})
+}
+
+// CheckpointEnv writes a checkpoint in an open environment.
+func CheckpointEnv(ctx context.Context, env *msdb.Env, verbose bool, tio IO) error {
+	lsn, err := env.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if verbose {
+		fmt.Fprintf(tio.Err, "msdb_checkpoint: checkpoint at LSN %v\n", lsn)
+	}
+	return nil
 }
 
 // ArchiveOptions are msdb_archive's flags, as Berkeley DB's db_archive.
@@ -273,43 +284,48 @@ type ArchiveOptions struct {
 func Archive(ctx context.Context, cfg *config.Config, o ArchiveOptions, tio IO) error {
 	return withEnv(ctx, cfg, OpenOptions{MustExist: true}, func(env *msdb.Env) error {
 		reportRecovery(tio, env.Recovery(), false)
-		name := func(dir, base string) string {
-			if o.Absolute {
-				return filepath.Join(dir, base)
+		return ArchiveEnv(ctx, env, o, tio)
+	})
+}
+
+// ArchiveEnv is msdb_archive on an open environment.
+func ArchiveEnv(ctx context.Context, env *msdb.Env, o ArchiveOptions, tio IO) error {
+	name := func(dir, base string) string {
+		if o.Absolute {
+			return filepath.Join(dir, base)
+		}
+		return base
+	}
+	if o.Delete {
+		removed, err := env.RemoveArchivableLogs()
+		for _, p := range removed {
+			if o.Verbose {
+				fmt.Fprintf(tio.Err, "msdb_archive: removed %s\n", p)
 			}
-			return base
 		}
-		if o.Delete {
-			removed, err := env.RemoveArchivableLogs()
-			for _, p := range removed {
-				if o.Verbose {
-					fmt.Fprintf(tio.Err, "msdb_archive: removed %s\n", p)
-				}
-			}
-			return err
-		}
-		if o.Tables {
-			for _, p := range env.TableFiles() {
-				fmt.Fprintln(tio.Out, name(env.DataDir(), filepath.Base(p)))
-			}
-			return nil
-		}
-		var nums []uint32
-		var err error
-		if o.AllLogs {
-			nums, err = env.LogFiles()
-		} else {
-			nums, err = env.ArchivableLogs()
-		}
-		if err != nil {
-			return err
-		}
-		for _, n := range nums {
-			fmt.Fprintln(tio.Out, name(env.LogDir(), logName(n)))
-		}
-		if o.Verbose && !o.AllLogs {
-			fmt.Fprintf(tio.Err, "msdb_archive: %d log files may be backed up and removed\n", len(nums))
+		return err
+	}
+	if o.Tables {
+		for _, p := range env.TableFiles() {
+			fmt.Fprintln(tio.Out, name(env.DataDir(), filepath.Base(p)))
 		}
 		return nil
-	})
+	}
+	var nums []uint32
+	var err error
+	if o.AllLogs {
+		nums, err = env.LogFiles()
+	} else {
+		nums, err = env.ArchivableLogs()
+	}
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		fmt.Fprintln(tio.Out, name(env.LogDir(), logName(n)))
+	}
+	if o.Verbose && !o.AllLogs {
+		fmt.Fprintf(tio.Err, "msdb_archive: %d log files may be backed up and removed\n", len(nums))
+	}
+	return nil
 }

@@ -16,11 +16,16 @@ import (
 func ListTables(ctx context.Context, cfg *config.Config, tio IO) error {
 	return withEnv(ctx, cfg, OpenOptions{MustExist: true}, func(env *msdb.Env) error {
 		reportRecovery(tio, env.Recovery(), false)
-		for _, n := range env.TableNames() {
-			fmt.Fprintln(tio.Out, n)
-		}
+		ListTablesEnv(env, tio)
 		return nil
 	})
+}
+
+// ListTablesEnv lists the tables of an open environment.
+func ListTablesEnv(env *msdb.Env, tio IO) {
+	for _, n := range env.TableNames() {
+		fmt.Fprintln(tio.Out, n)
+	}
 }
 
 // Dump is msdb_dump TABLE: the table in db_dump -p format, from one
@@ -28,35 +33,40 @@ func ListTables(ctx context.Context, cfg *config.Config, tio IO) error {
 func Dump(ctx context.Context, cfg *config.Config, table string, tio IO) error {
 	return withEnv(ctx, cfg, OpenOptions{MustExist: true}, func(env *msdb.Env) error {
 		reportRecovery(tio, env.Recovery(), false)
-		if !env.HasTable(table) {
-			return fmt.Errorf("no table %q (msdb_dump -l lists them)", table)
-		}
-		bw := bufio.NewWriterSize(tio.Out, 1<<16)
-		w, err := dbdump.NewWriter(bw)
+		return DumpEnv(ctx, env, table, tio)
+	})
+}
+
+// DumpEnv dumps a table of an open environment.
+func DumpEnv(ctx context.Context, env *msdb.Env, table string, tio IO) error {
+	if !env.HasTable(table) {
+		return fmt.Errorf("no table %q (msdb_dump -l lists them)", table)
+	}
+	bw := bufio.NewWriterSize(tio.Out, 1<<16)
+	w, err := dbdump.NewWriter(bw)
+	if err != nil {
+		return err
+	}
+	err = env.View(ctx, func(tx *msdb.Tx) error {
+		t, err := tx.Table(table)
 		if err != nil {
 			return err
 		}
-		err = env.View(ctx, func(tx *msdb.Tx) error {
-			t, err := tx.Table(table)
-			if err != nil {
-				return err
+		n := 0
+		return t.ForEach(nil, func(k, v []byte) (bool, error) {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return false, ctx.Err()
 			}
-			n := 0
-			return t.ForEach(nil, func(k, v []byte) (bool, error) {
-				if n++; n%4096 == 0 && ctx.Err() != nil {
-					return false, ctx.Err()
-				}
-				return true, w.Write(k, v)
-			})
+			return true, w.Write(k, v)
 		})
-		if err != nil {
-			return fmt.Errorf("dump table %s: %w", table, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("dump table %s: %w", table, err)
-		}
-		return bw.Flush()
 	})
+	if err != nil {
+		return fmt.Errorf("dump table %s: %w", table, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("dump table %s: %w", table, err)
+	}
+	return bw.Flush()
 }
 
 type kv struct{ k, v []byte }

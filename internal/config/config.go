@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -78,6 +79,11 @@ type Config struct {
 	RuntimeUser        string        // Unix user the store runs as
 	LogFileSize        int64         // bytes, within [MinLogFileSize, MaxLogFileSize]
 	CheckpointInterval time.Duration // > 0
+	LMTPListen         string        // host:port, or unix:/path
+	MaxMessageSize     int64         // bytes
+	QuotaDefault       int64         // bytes a new account may hold; 0: no limit
+	MailSweepGrace     time.Duration // unreferenced message files younger than this are kept
+	PasswordHashCost   int           // bcrypt cost of new password hashes
 }
 
 // Errors that a *ParseError may wrap, for use with errors.Is.
@@ -117,6 +123,11 @@ var keys = []keyDef{
 	{name: "runtime-user", def: "sms", set: setRuntimeUser},
 	{name: "log-file-size", def: "10M", set: setLogFileSize},
 	{name: "checkpoint-interval", def: "60s", set: setCheckpointInterval},
+	{name: "lmtp-listen", def: "127.0.0.1:24", set: setLMTPListen},
+	{name: "max-message-size", def: "50M", set: setMaxMessageSize},
+	{name: "quota-default", def: "0", set: setQuotaDefault},
+	{name: "mail-sweep-grace", def: "7d", set: setMailSweepGrace},
+	{name: "password-hash-cost", def: "10", set: setPasswordHashCost},
 }
 
 // keyIndex maps a key name to its definition.
@@ -411,5 +422,90 @@ func setCheckpointInterval(c *Config, v, _ string) error {
 		return errors.New("must be greater than zero")
 	}
 	c.CheckpointInterval = d
+	return nil
+}
+
+// parseDuration is time.ParseDuration that also takes whole days ("7d").
+func parseDuration(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		days, err := strconv.Atoi(n)
+		if err != nil || days > 100000 {
+			return 0, errors.New("invalid duration: too many days")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func setLMTPListen(c *Config, v, dir string) error {
+	addr, err := listenAddress(v, dir)
+	if err != nil {
+		return err
+	}
+	c.LMTPListen = addr
+	return nil
+}
+
+// listenAddress checks host:port or unix:/path (a relative socket path is
+// taken relative to the configuration file's directory).
+func listenAddress(v, dir string) (string, error) {
+	if p, ok := strings.CutPrefix(v, "unix:"); ok {
+		if p == "" {
+			return "", errors.New("unix: needs a socket path")
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		return "unix:" + filepath.Clean(p), nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", fmt.Errorf("want host:port or unix:/path: %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("bad port %q", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func setMaxMessageSize(c *Config, v, _ string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	if n < 1024 || n > 2<<30 {
+		return errors.New("out of range: must be between 1K and 2G")
+	}
+	c.MaxMessageSize = n
+	return nil
+}
+
+func setQuotaDefault(c *Config, v, _ string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	c.QuotaDefault = n
+	return nil
+}
+
+func setMailSweepGrace(c *Config, v, _ string) error {
+	d, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d < time.Hour {
+		return errors.New("must be at least 1h: a message file is referenced within seconds of being written, but never remove one sooner")
+	}
+	c.MailSweepGrace = d
+	return nil
+}
+
+func setPasswordHashCost(c *Config, v, _ string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 4 || n > 31 {
+		return errors.New("want a bcrypt cost from 4 to 31")
+	}
+	c.PasswordHashCost = n
 	return nil
 }

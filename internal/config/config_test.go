@@ -19,6 +19,10 @@ func TestDefaults(t *testing.T) {
 		RuntimeUser:        "sms",
 		LogFileSize:        10 << 20,
 		CheckpointInterval: 60 * time.Second,
+		LMTPListen:         "127.0.0.1:24",
+		MaxMessageSize:     50 << 20,
+		MailSweepGrace:     7 * 24 * time.Hour,
+		PasswordHashCost:   10,
 	}
 	if *c != want {
 		t.Errorf("Defaults() = %+v, want %+v", *c, want)
@@ -27,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	if len(keyIndex) != len(keys) {
 		t.Errorf("keyIndex has %d entries, keys %d (duplicate name?)", len(keyIndex), len(keys))
 	}
-	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval" {
+	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval,lmtp-listen,max-message-size,quota-default,mail-sweep-grace,password-hash-cost" {
 		t.Errorf("Keys() = %s", got)
 	}
 }
@@ -540,4 +544,38 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("Source = %q", c.Source)
 		}
 	})
+}
+
+func TestDaemonKeys(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		ok   bool
+		check func(*Config) bool
+	}{
+		{"lmtp-listen = 127.0.0.1:2424", true, func(c *Config) bool { return c.LMTPListen == "127.0.0.1:2424" }},
+		{"lmtp-listen = unix:/run/lmtp.sock", true, func(c *Config) bool { return c.LMTPListen == "unix:/run/lmtp.sock" }},
+		{"lmtp-listen = unix:lmtp.sock", true, func(c *Config) bool { return c.LMTPListen == "unix:/etc/x/lmtp.sock" }},
+		{"lmtp-listen = nowhere", false, nil},
+		{"lmtp-listen = 1.2.3.4:99999", false, nil},
+		{"max-message-size = 10M", true, func(c *Config) bool { return c.MaxMessageSize == 10<<20 }},
+		{"max-message-size = 10", false, nil},
+		{"quota-default = 1G", true, func(c *Config) bool { return c.QuotaDefault == 1<<30 }},
+		{"mail-sweep-grace = 2d", true, func(c *Config) bool { return c.MailSweepGrace == 48*time.Hour }},
+		{"mail-sweep-grace = 90m", true, func(c *Config) bool { return c.MailSweepGrace == 90*time.Minute }},
+		{"mail-sweep-grace = 10s", false, nil},
+		{"password-hash-cost = 4", true, func(c *Config) bool { return c.PasswordHashCost == 4 }},
+		{"password-hash-cost = 3", false, nil},
+	} {
+		c, err := Parse(strings.NewReader(tc.line+"\n"), "/etc/x/ms.conf")
+		if tc.ok != (err == nil) {
+			t.Errorf("%q: err = %v", tc.line, err)
+			continue
+		}
+		if err == nil && !tc.check(c) {
+			t.Errorf("%q: parsed as %+v", tc.line, c)
+		}
+		if err != nil && !strings.Contains(err.Error(), "ms.conf:1:") {
+			t.Errorf("%q: error %q does not name file and line", tc.line, err)
+		}
+	}
 }

@@ -230,3 +230,28 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 		return x.table(tAccounts).Delete([]byte(NormalizeAccount(a.Name)))
 	})
 }
+
+// CreateAccounts creates many accounts in one transaction, each whole or
+// not at all: errs[i] says why account i was not created (it exists, a bad
+// name); err is a failure of the transaction itself.
+func (s *Store) CreateAccounts(ctx context.Context, names, hashes []string) (errs []error, err error) {
+	errs = make([]error, len(names))
+	err = s.update(ctx, func(x *tx) error {
+		clear(errs)
+		for i, n := range names {
+			if e := ValidAccountName(n); e != nil {
+				errs[i] = e
+				continue
+			}
+			if x.table(tAccounts).Get([]byte(NormalizeAccount(n))) != nil {
+				errs[i] = fmt.Errorf("account %s: %w", n, ErrAccountExists)
+				continue
+			}
+			if _, e := x.createAccount(n, hashes[i]); e != nil {
+				return e
+			}
+		}
+		return nil
+	})
+	return errs, err
+}

@@ -1,0 +1,775 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newStore(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "mail"), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func hexSum(b []byte) ID {
+	sum := sha256.Sum256(b)
+	return ID(hex.EncodeToString(sum[:]))
+}
+
+// tmpEntries lists what is in the store's tmp directory.
+func tmpEntries(t testing.TB, s *Store) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(s.Root(), tmpDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// files lists every regular file under the root outside tmp/.
+func files(t testing.TB, s *Store) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(s.Root(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == tmpDirName {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertNothingLeft(t *testing.T, s *Store) {
+	t.Helper()
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp holds %v, want nothing", e)
+	}
+	if f := files(t, s); len(f) != 0 {
+		t.Errorf("store holds %v, want nothing", f)
+	}
+}
+
+func age(t testing.TB, path string, d time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-d)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for _, n := range []int{0, 1, 4096, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 17} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			data := randBytes(t, n)
+			id, size, err := s.Put(ctx, bytes.NewReader(data), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := hexSum(data); id != want || size != int64(n) {
+				t.Fatalf("Put = %s, %d; want %s, %d", id, size, want, n)
+			}
+			want := filepath.Join(s.Root(), string(id[:2]), string(id[2:4]), string(id))
+			if p := s.Path(id); p != want {
+				t.Fatalf("Path = %s, want %s", p, want)
+			}
+			f, err := s.Open(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes (err %v), want the %d stored", len(got), err, n)
+			}
+			if sz, mt, err := s.Stat(id); err != nil || sz != int64(n) || time.Since(mt) > time.Hour {
+				t.Fatalf("Stat = %d, %v, %v", sz, mt, err)
+			}
+			if err := s.Check(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			id2, err := s.PutBytes(ctx, data)
+			if err != nil || id2 != id {
+				t.Fatalf("PutBytes = %s, %v; want %s", id2, err, id)
+			}
+		})
+	}
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp holds %v", e)
+	}
+}
+
+func TestPutBytesNew(t *testing.T) {
+	s := newStore(t)
+	data := []byte("Subject: hi\r\n\r\nhello\r\n")
+	id, err := s.PutBytes(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(s.Path(id))
+	if err != nil || !bytes.Equal(got, data) || id != hexSum(data) {
+		t.Fatalf("stored %q (%v) as %s", got, err, id)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	s := newStore(t)
+	id, err := s.PutBytes(context.Background(), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Path(id)
+	for _, c := range []struct {
+		path string
+		mode fs.FileMode
+	}{
+		{s.Root(), 0o700},
+		{filepath.Join(s.Root(), tmpDirName), 0o700},
+		{filepath.Dir(filepath.Dir(p)), 0o700},
+		{filepath.Dir(p), 0o700},
+		{p, 0o600},
+	} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != c.mode {
+			t.Errorf("%s: mode %v, want %v", c.path, fi.Mode().Perm(), c.mode)
+		}
+	}
+}
+
+func TestSingleInstance(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	data := randBytes(t, 10000)
+	id, _, err := s.Put(ctx, bytes.NewReader(data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Path(id)
+	age(t, p, 48*time.Hour)
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, put := range []func() (ID, error){
+		func() (ID, error) { id, _, err := s.Put(ctx, bytes.NewReader(data), 0); return id, err },
+		func() (ID, error) { return s.PutBytes(ctx, data) },
+	} {
+		age(t, p, 48*time.Hour)
+		id2, err := put()
+		if err != nil || id2 != id {
+			t.Fatalf("put %d = %s, %v; want %s", i, id2, err, id)
+		}
+		after, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(before, after) {
+			t.Errorf("put %d replaced the file (inode changed)", i)
+		}
+		if !after.ModTime().After(before.ModTime().Add(47 * time.Hour)) {
+			t.Errorf("put %d left mtime %v, want it refreshed", i, after.ModTime())
+		}
+	}
+	if f := files(t, s); len(f) != 1 {
+		t.Errorf("store holds %v, want one file", f)
+	}
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp holds %v", e)
+	}
+}
+
+func TestDamagedFileReplaced(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	data := randBytes(t, 5000)
+	id, err := s.PutBytes(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(s.Path(id), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(ctx, bytes.NewReader(data), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx, id); err != nil {
+		t.Fatalf("after re-storing a truncated file: %v", err)
+	}
+}
+
+func TestConcurrentIdenticalPuts(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	data := randBytes(t, 3*chunkSize)
+	want := hexSum(data)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			var id ID
+			var err error
+			if i%2 == 0 {
+				id, _, err = s.Put(ctx, bytes.NewReader(data), 0)
+			} else {
+				id, err = s.PutBytes(ctx, data)
+			}
+			if err == nil && id != want {
+				err = fmt.Errorf("got ID %s, want %s", id, want)
+			}
+			if err == nil {
+				err = s.Check(ctx, id) // durable and whole when Put returns
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if f := files(t, s); len(f) != 1 {
+		t.Errorf("store holds %v, want one file", f)
+	}
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp holds %v", e)
+	}
+}
+
+func TestConcurrentDistinctPuts(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			data := []byte(fmt.Sprintf("message %d\r\n", i%16)) // 16 distinct, 4 each
+			if _, _, err := s.Put(ctx, bytes.NewReader(data), 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if f := files(t, s); len(f) != 16 {
+		t.Errorf("store holds %d files, want 16", len(f))
+	}
+}
+
+// endless is a reader that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+func TestTooLarge(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for _, r := range []io.Reader{
+		bytes.NewReader(make([]byte, 1001)),
+		bytes.NewReader(make([]byte, chunkSize*3)),
+		endless{}, // Put must stop reading after the limit
+	} {
+		_, _, err := s.Put(ctx, r, 1000)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("Put over the limit: %v, want ErrTooLarge", err)
+		}
+		assertNothingLeft(t, s)
+	}
+	if _, _, err := s.Put(ctx, endless{}, 3*chunkSize+5); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Put over a multi-chunk limit: %v, want ErrTooLarge", err)
+	}
+	assertNothingLeft(t, s)
+	if _, size, err := s.Put(ctx, bytes.NewReader(make([]byte, 1000)), 1000); err != nil || size != 1000 {
+		t.Fatalf("Put at the limit = %d, %v", size, err)
+	}
+}
+
+// blockingReader returns data first, then blocks until release is closed.
+type blockingReader struct {
+	data    []byte
+	blocked chan struct{} // closed when the reader starts blocking
+	release chan struct{}
+	once    sync.Once
+}
+
+func (r *blockingReader) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	r.once.Do(func() { close(r.blocked) })
+	<-r.release
+	return 0, io.ErrClosedPipe
+}
+
+func TestCancelBlockingReader(t *testing.T) {
+	s := newStore(t)
+	r := &blockingReader{
+		data:    randBytes(t, 2*chunkSize+100), // two chunks written, a third partly read
+		blocked: make(chan struct{}),
+		release: make(chan struct{}),
+	}
+	defer close(r.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		id  ID
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, _, err := s.Put(ctx, r, 0)
+		done <- result{id, err}
+	}()
+	<-r.blocked
+	if len(tmpEntries(t, s)) != 1 {
+		t.Errorf("no temporary file while writing")
+	}
+	cancel()
+	res := <-done
+	if !errors.Is(res.err, context.Canceled) {
+		t.Fatalf("Put = %s, %v; want context.Canceled", res.id, res.err)
+	}
+	assertNothingLeft(t, s)
+}
+
+// slowReader returns one byte per Read, forever, and cancels its context
+// after cancelAfter bytes.
+type slowReader struct {
+	n, cancelAfter int
+	cancel         context.CancelFunc
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.n++
+	if r.n == r.cancelAfter {
+		r.cancel()
+	}
+	p[0] = byte(r.n)
+	return 1, nil
+}
+
+func TestCancelSlowReader(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, err := s.Put(ctx, &slowReader{cancelAfter: 5000, cancel: cancel}, 0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put = %v, want context.Canceled", err)
+	}
+	assertNothingLeft(t, s)
+}
+
+func TestCancelledBeforePut(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Put(ctx, strings.NewReader("x"), 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put = %v", err)
+	}
+	if _, err := s.PutBytes(ctx, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PutBytes = %v", err)
+	}
+	assertNothingLeft(t, s)
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+func TestReaderError(t *testing.T) {
+	s := newStore(t)
+	boom := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader("partial"), errReader{boom})
+	_, _, err := s.Put(context.Background(), r, 0)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), tmpDirName) {
+		t.Fatalf("Put = %v, want %v naming the file", err, boom)
+	}
+	assertNothingLeft(t, s)
+}
+
+func TestSweep(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const grace = time.Hour
+	put := func(content string, d time.Duration) ID {
+		t.Helper()
+		id, err := s.PutBytes(ctx, []byte(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		age(t, s.Path(id), d)
+		return id
+	}
+	oldUnref := put("old, unreferenced", 2*grace)
+	oldRef := put("old, referenced", 2*grace)
+	youngUnref := put("young, unreferenced", grace-time.Minute)
+	youngRef := put("young, referenced", 0)
+	refs := map[ID]bool{oldRef: true, youngRef: true}
+
+	// Foreign entries, all old: none may be removed.
+	anID := string(hexSum([]byte("foreign")))
+	d := filepath.Dir(s.Path(oldUnref))
+	foreign := []string{
+		filepath.Join(s.Root(), "README"),
+		filepath.Join(s.Root(), "zz", "file"),
+		filepath.Join(s.Root(), "ABCD"),
+		filepath.Join(d, "notes.txt"),
+		filepath.Join(d, anID),                                       // ID not matching its directories
+		filepath.Join(d, string(oldUnref)+".bak"),                    // not an ID
+		filepath.Join(d, strings.ToUpper(string(oldUnref))),          // not lower case
+		filepath.Join(s.Root(), anID[:2], anID[2:4], anID, "inside"), // a directory named by an ID
+	}
+	for _, p := range foreign {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("not mine"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		age(t, p, 100*grace)
+	}
+	// A symlink at a message file's path.
+	target := filepath.Join(s.Root(), "README")
+	link := filepath.Join(s.Root(), "ab", "cd", "abcd"+strings.Repeat("0", IDLen-4))
+	if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+
+	var asked []ID
+	st, err := s.Sweep(ctx, grace, func(id ID) (bool, error) {
+		asked = append(asked, id)
+		return refs[id], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range asked {
+		if id == youngUnref || id == youngRef {
+			t.Errorf("referenced was asked about %s, younger than the grace period", id)
+		}
+	}
+	if len(asked) != 2 {
+		t.Errorf("referenced asked about %d files, want 2", len(asked))
+	}
+	want := SweepStats{Files: 4, Young: 2, Referenced: 1, Removed: 1,
+		RemovedBytes: int64(len("old, unreferenced")), Foreign: 9} // 8 above and the symlink
+	if st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	if _, _, err := s.Stat(oldUnref); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old unreferenced file: %v, want it removed", err)
+	}
+	for _, id := range []ID{oldRef, youngUnref, youngRef} {
+		if _, _, err := s.Stat(id); err != nil {
+			t.Errorf("kept file: %v", err)
+		}
+	}
+	for _, p := range append(foreign, link) {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("foreign %s: %v", p, err)
+		}
+	}
+
+	// Grace 0: everything unreferenced goes, whatever its age.
+	st, err = s.Sweep(ctx, 0, func(id ID) (bool, error) { return refs[id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Removed != 1 || st.Referenced != 2 {
+		t.Errorf("grace 0: stats %+v, want youngUnref removed", st)
+	}
+}
+
+// TestSweepPutRace re-stores a file while Sweep asks whether it is
+// referenced (the database does not have the new reference yet): the file
+// must be kept.
+func TestSweepPutRace(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	data := []byte("the same message, delivered again")
+	id, err := s.PutBytes(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	age(t, s.Path(id), 48*time.Hour)
+	st, err := s.Sweep(ctx, time.Hour, func(got ID) (bool, error) {
+		if _, err := s.PutBytes(ctx, data); err != nil { // a new delivery
+			return false, err
+		}
+		return false, nil // its commit is not visible yet
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Removed != 0 || st.Young != 1 {
+		t.Errorf("stats %+v: want the re-stored file kept", st)
+	}
+	if err := s.Check(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSweepErrors(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	var ids []ID
+	for i := range 3 {
+		id, err := s.PutBytes(ctx, []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		age(t, s.Path(id), 48*time.Hour)
+		ids = append(ids, id)
+	}
+	dbDown := errors.New("database unavailable")
+	_, err := s.Sweep(ctx, time.Hour, func(ID) (bool, error) { return false, dbDown })
+	if !errors.Is(err, dbDown) {
+		t.Fatalf("Sweep = %v, want %v", err, dbDown)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Sweep(cctx, time.Hour, func(ID) (bool, error) { return false, nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sweep = %v, want context.Canceled", err)
+	}
+	if _, err := s.Sweep(ctx, -time.Second, func(ID) (bool, error) { return false, nil }); err == nil {
+		t.Fatal("Sweep with a negative grace period succeeded")
+	}
+	for _, id := range ids {
+		if _, _, err := s.Stat(id); err != nil {
+			t.Errorf("after failed sweeps: %v", err)
+		}
+	}
+	// Cancelled part way: what was done is counted.
+	cctx, cancel = context.WithCancel(ctx)
+	st, err := s.Sweep(cctx, time.Hour, func(ID) (bool, error) { cancel(); return false, nil })
+	if !errors.Is(err, context.Canceled) || st.Removed != 1 {
+		t.Fatalf("Sweep = %+v, %v; want one removed, then context.Canceled", st, err)
+	}
+}
+
+func TestWalk(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	want := map[ID]int64{}
+	for i := range 50 {
+		data := bytes.Repeat([]byte{'a'}, i)
+		id, err := s.PutBytes(ctx, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = int64(i)
+	}
+	if err := os.WriteFile(filepath.Join(s.Root(), "junk"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var prev ID
+	got := map[ID]int64{}
+	err := s.Walk(ctx, func(id ID, size int64, mtime time.Time) error {
+		if id <= prev {
+			t.Errorf("Walk order: %s after %s", id, prev)
+		}
+		prev = id
+		got[id] = size
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Walk saw %v, want %v", got, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.Walk(ctx, func(ID, int64, time.Time) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Errorf("Walk = %v after %d calls, want stop after 1", err, n)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	id, err := s.PutBytes(ctx, randBytes(t, 100000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(s.Path(id), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, 54321); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x20
+	if _, err := f.WriteAt(b, 54321); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = s.Check(ctx, id)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), s.Path(id)) {
+		t.Fatalf("Check of a flipped byte = %v, want ErrDamaged naming %s", err, s.Path(id))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Check(cctx, id); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Check with a cancelled context = %v", err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	s := newStore(t)
+	id := hexSum([]byte("never stored"))
+	_, err1 := s.Open(id)
+	_, _, err2 := s.Stat(id)
+	_, err3 := s.Section(id, 0, 10)
+	err4 := s.Check(context.Background(), id)
+	for i, err := range []error{err1, err2, err3, err4} {
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), s.Path(id)) {
+			t.Errorf("%d: %v, want ErrNotFound naming the file", i, err)
+		}
+	}
+	if _, err := s.Open("../../etc/passwd"); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("Open of a bad ID: %v", err)
+	}
+	if p := s.Path("nope"); p != "" {
+		t.Errorf("Path of a bad ID = %q", p)
+	}
+}
+
+func TestSection(t *testing.T) {
+	s := newStore(t)
+	data := randBytes(t, 1000)
+	id, err := s.PutBytes(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		off, n   int64
+		from, to int
+	}{
+		{0, 10, 0, 10},
+		{100, 200, 100, 300},
+		{990, 100, 990, 1000},
+		{500, -1, 500, 1000},
+		{1000, 5, 1000, 1000},
+		{5000, 5, 1000, 1000},
+		{0, 0, 0, 0},
+	} {
+		r, err := s.Section(id, c.off, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data[c.from:c.to]) || r.Size() != int64(c.to-c.from) {
+			t.Errorf("Section(%d, %d): %d bytes, size %d, %v; want bytes [%d, %d)", c.off, c.n, len(got), r.Size(), err, c.from, c.to)
+		}
+	}
+	if _, err := s.Section(id, -1, 5); err == nil {
+		t.Error("Section with a negative offset succeeded")
+	}
+}
+
+func TestStaleTmpAtOpen(t *testing.T) {
+	s := newStore(t)
+	tmp := filepath.Join(s.Root(), tmpDirName)
+	for _, name := range []string{"put-1", "put-2", "other"} {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age(t, filepath.Join(tmp, "put-1"), 2*time.Hour)
+	age(t, filepath.Join(tmp, "other"), 2*time.Hour)
+	age(t, filepath.Join(tmp, "put-2"), 30*time.Minute) // may be a Put in progress elsewhere
+	if _, err := Open(s.Root(), WithLogger(slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(tmpEntries(t, s)); got != "[put-2]" {
+		t.Errorf("tmp after Open: %s, want [put-2]", got)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(""); err == nil {
+		t.Error("Open(\"\") succeeded")
+	}
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(f); err == nil || !strings.Contains(err.Error(), f) {
+		t.Errorf("Open of a file: %v, want an error naming it", err)
+	}
+}
+
+func TestParseID(t *testing.T) {
+	good := strings.Repeat("0123456789abcdef", 4)
+	if id, err := ParseID(good); err != nil || string(id) != good {
+		t.Errorf("ParseID(%q) = %q, %v", good, id, err)
+	}
+	for _, bad := range []string{"", good[:63], good + "0", strings.ToUpper(good), good[:63] + "g", "../" + good[3:]} {
+		if _, err := ParseID(bad); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("ParseID(%q) = %v, want ErrInvalidID", bad, err)
+		}
+	}
+}

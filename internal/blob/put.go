@@ -1,0 +1,279 @@
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+	"time"
+)
+
+// chunkSize is the size of the buffers Put reads into.
+const chunkSize = 64 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// Put stores the bytes read from r up to EOF and returns their ID and size.
+// When Put returns without error the file is durable. If the content is
+// already stored, Put writes nothing new, refreshes the file's modification
+// time (see the package comment) and returns its ID.
+//
+// maxSize limits the message's size (0: no limit): a longer message is
+// ErrTooLarge, and Put reads at most maxSize+1 bytes of it. On any error,
+// a cancelled ctx included, Put leaves nothing behind.
+//
+// Put reads r on a goroutine of its own so that it can return as soon as
+// ctx is cancelled even if a Read blocks; that goroutine makes no further
+// Read and exits once the blocked Read returns (close r, or set a deadline
+// on a connection, to make it return).
+func (s *Store) Put(ctx context.Context, r io.Reader, maxSize int64) (ID, int64, error) {
+	if maxSize < 0 {
+		return "", 0, fmt.Errorf("blob: negative size limit %d", maxSize)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	t, err := s.createTmp()
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	size, err := stream(ctx, io.MultiWriter(t.f, h), r, maxSize)
+	if err != nil {
+		t.discard(s)
+		if errors.Is(err, ErrTooLarge) {
+			return "", 0, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxSize)
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return "", 0, err
+		}
+		return "", 0, fmt.Errorf("blob: writing %s: %w", t.name, err)
+	}
+	id := idOf(h)
+	if err := s.install(ctx, id, size, t); err != nil {
+		return "", 0, err
+	}
+	return id, size, nil
+}
+
+// PutBytes stores b and returns its ID, like Put. If the content is already
+// stored it writes nothing at all.
+func (s *Store) PutBytes(ctx context.Context, b []byte) (ID, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	id := ID(hex.EncodeToString(sum[:]))
+	unlock := s.locks.lock(id)
+	defer unlock()
+	present, err := s.refreshLocked(id, int64(len(b)))
+	if err != nil || present {
+		return id, err
+	}
+	t, err := s.createTmp()
+	if err != nil {
+		return "", err
+	}
+	if _, err := t.f.Write(b); err != nil {
+		t.discard(s)
+		return "", fmt.Errorf("blob: writing %s: %w", t.name, err)
+	}
+	if err := s.commitLocked(ctx, id, t); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// tmpFile is a temporary file in tmp/ being written.
+type tmpFile struct {
+	f    *os.File // nil once closed
+	name string
+}
+
+func (s *Store) createTmp() (*tmpFile, error) {
+	f, err := os.CreateTemp(s.tmp, tmpPattern) // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("blob: creating a temporary file in %s: %w", s.tmp, err)
+	}
+	return &tmpFile{f: f, name: f.Name()}, nil
+}
+
+// discard closes and removes t, logging (not returning) a failure to
+// remove: Open removes it later.
+func (t *tmpFile) discard(s *Store) {
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	if err := os.Remove(t.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("blob: cannot remove temporary file", "path", t.name, "err", err)
+	}
+}
+
+// install puts the fully written temporary file t in place as id, or
+// discards it if id is already stored.
+func (s *Store) install(ctx context.Context, id ID, size int64, t *tmpFile) error {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	present, err := s.refreshLocked(id, size)
+	if err != nil || present {
+		t.discard(s)
+		return err
+	}
+	return s.commitLocked(ctx, id, t)
+}
+
+// refreshLocked reports whether id is stored with the given size and, if
+// so, sets its times to now. A file of another size is damaged: it is
+// logged and reported absent, so that the caller's good copy replaces it.
+// The caller holds id's lock.
+func (s *Store) refreshLocked(id ID, size int64) (present bool, err error) {
+	p := s.path(id)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("blob: stat %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		s.log.Warn("blob: replacing damaged message file", "path", p,
+			"mode", fi.Mode().String(), "size", fi.Size(), "want_size", size)
+		return false, nil
+	}
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		return false, fmt.Errorf("blob: refreshing the time of %s: %w", p, err)
+	}
+	s.log.Debug("blob: content already stored", "id", string(id), "size", size)
+	return true, nil
+}
+
+// commitLocked makes t durable and renames it into place as id, then makes
+// the rename durable. On error nothing is left. The caller holds id's lock
+// (so a concurrent Put of the same content waits until the file is durable
+// before it may find it present).
+func (s *Store) commitLocked(ctx context.Context, id ID, t *tmpFile) error {
+	if err := t.f.Sync(); err != nil {
+		t.discard(s)
+		return fmt.Errorf("blob: syncing %s: %w", t.name, err)
+	}
+	err := t.f.Close()
+	t.f = nil
+	if err != nil {
+		t.discard(s)
+		return fmt.Errorf("blob: closing %s: %w", t.name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		t.discard(s)
+		return err
+	}
+	dir, err := s.ensureDir(id)
+	if err != nil {
+		t.discard(s)
+		return err
+	}
+	p := s.path(id)
+	if err := os.Rename(t.name, p); err != nil {
+		t.discard(s)
+		return fmt.Errorf("blob: renaming %s to %s: %w", t.name, p, err)
+	}
+	if err := syncDir(dir); err != nil {
+		// Not known durable: remove it, or a later Put of the same content
+		// would take it as stored.
+		if rerr := os.Remove(p); rerr != nil {
+			s.log.Error("blob: cannot remove message file after failing to sync its directory", "path", p, "err", rerr)
+		}
+		return err
+	}
+	s.log.Debug("blob: stored", "id", string(id), "path", p)
+	return nil
+}
+
+// stream copies r to w until EOF, returning the number of bytes copied. It
+// returns ErrTooLarge as soon as more than maxSize bytes (if maxSize > 0)
+// have been read, and ctx's error as soon as ctx is done, even while r
+// blocks: r is read on a goroutine that makes no further Read once stream
+// has returned.
+func stream(ctx context.Context, w io.Writer, r io.Reader, maxSize int64) (int64, error) {
+	if maxSize > 0 && maxSize < math.MaxInt64 {
+		r = io.LimitReader(r, maxSize+1)
+	}
+	type chunk struct {
+		b   *[]byte
+		n   int
+		err error
+	}
+	// Two buffers: one being filled by the reader, one being written.
+	free := make(chan *[]byte, 2)
+	free <- chunkPool.Get().(*[]byte)
+	free <- chunkPool.Get().(*[]byte)
+	full := make(chan chunk)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			var b *[]byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := fill(r, *b)
+			select {
+			case full <- chunk{b, n, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var total int64
+	for {
+		var c chunk
+		select {
+		case c = <-full:
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+		total += int64(c.n)
+		if maxSize > 0 && total > maxSize {
+			return total, ErrTooLarge
+		}
+		if _, err := w.Write((*c.b)[:c.n]); err != nil {
+			return total, err
+		}
+		switch {
+		case c.err == io.EOF:
+			// The reader goroutine has exited: both buffers are ours.
+			chunkPool.Put(c.b)
+			chunkPool.Put(<-free)
+			return total, nil
+		case c.err != nil:
+			return total, fmt.Errorf("reading the message: %w", c.err)
+		}
+		free <- c.b
+	}
+}
+
+// fill reads from r into b until b is full or Read fails; io.EOF is
+// returned as is, with the bytes read before it.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
