@@ -11,5 +11,6 @@ user=$(id -un)
 sed -e "s|^ms-path = .*|ms-path = $PWD/var|" -e "s|^runtime-user = .*|runtime-user = $user|" etc/ms.conf > var/ms.conf
 export MS_CONF=$PWD/var/ms.conf
 echo "configuration: $MS_CONF"
-bin/msdb_test -r
-bin/msdb_test -v
+bin/rc.m-store start
+bin/rc.m-store status
+echo "stop it with: MS_CONF=$MS_CONF bin/rc.m-store stop"

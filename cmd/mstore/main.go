@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/m-store/mstore/internal/admin"
 	"github.com/m-store/mstore/internal/config"
+	"github.com/m-store/mstore/internal/control"
 	"github.com/m-store/mstore/internal/msdb/wal"
+	"github.com/m-store/mstore/internal/server"
 )
 
 func main() {
@@ -43,7 +46,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if tool, ok := tools[name]; ok {
 		cmd = tool
 	} else {
-		cmd = rootCommand(tools)
+		cmd = rootCommand(tools, tio, stdin)
 		name = "mstore"
 	}
 	cmd.SetArgs(args[1:])
@@ -72,7 +75,7 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func rootCommand(tools map[string]*cobra.Command) *cobra.Command {
+func rootCommand(tools map[string]*cobra.Command, tio admin.IO, stdin io.Reader) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mstore",
 		Short:         "M-Store, a mail message store",
@@ -82,6 +85,7 @@ func rootCommand(tools map[string]*cobra.Command) *cobra.Command {
 	for _, name := range toolNames {
 		root.AddCommand(tools[name])
 	}
+	root.AddCommand(serveCommand(), userCommand(tio, stdin), pathsCommand(), pingCommand(tio))
 	return root
 }
 
@@ -122,12 +126,50 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// live runs a tool through the running daemon, when it runs. handled is
+// false when it does not run, and the tool works directly.
+func live(cmd *cobra.Command, cfg *config.Config, tool string, opts any, stdin []byte, tio admin.IO) (handled bool, err error) {
+	pid, ok := server.Running(cfg)
+	if !ok {
+		return false, nil
+	}
+	b, err := json.Marshal(opts)
+	if err != nil {
+		return true, err
+	}
+	err = control.Call(cmd.Context(), server.ControlSocket(cfg), control.Request{Tool: tool, Options: b, Stdin: stdin}, tio.Out, tio.Err)
+	if err != nil && !isRemote(err) {
+		err = fmt.Errorf("M-Store is running (pid %d) but does not answer: %w", pid, err)
+	}
+	return true, err
+}
+
+func isRemote(err error) bool {
+	var re *control.RemoteError
+	return errors.As(err, &re)
+}
+
+// refuseLive fails when the daemon runs: the tool needs the database alone.
+func refuseLive(cfg *config.Config, what string) error {
+	if pid, ok := server.Running(cfg); ok {
+		return fmt.Errorf("M-Store is running (pid %d): %s needs the database alone; stop it first (rc.m-store stop)", pid, what)
+	}
+	return nil
+}
+
 func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	m := map[string]*cobra.Command{}
 
 	var test admin.TestOptions
 	c := tool("msdb_test [-lrv] [-f config]", "Open and close the database, creating or recovering files as needed", noArgs,
 		func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
+			if test.Recover {
+				if err := refuseLive(cfg, "msdb_test -r"); err != nil {
+					return err
+				}
+			} else if ok, err := live(cmd, cfg, "msdb_test", test, nil, tio); ok {
+				return err
+			}
 			return admin.Test(cmd.Context(), cfg, test, tio)
 		})
 	c.Flags().BoolVarP(&test.Locks, "locks", "l", false, "check for deadlocks after opening the database")
@@ -138,6 +180,9 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	var rec admin.RecoverOptions
 	c = tool("msdb_recover [-cv] [-f config]", "Bring the database to a consistent state after a failure", noArgs,
 		func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
+			if err := refuseLive(cfg, "msdb_recover"); err != nil {
+				return err
+			}
 			return admin.Recover(cmd.Context(), cfg, rec, tio)
 		})
 	c.Flags().BoolVarP(&rec.Catastrophic, "catastrophic", "c", false, "catastrophic recovery: tables restored from a backup, replayed through every log since")
@@ -147,6 +192,9 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	var ckptVerbose bool
 	c = tool("msdb_checkpoint [-v] [-f config]", "Write a checkpoint: make every table durable up to the end of the log", noArgs,
 		func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
+			if ok, err := live(cmd, cfg, "msdb_checkpoint", ckptVerbose, nil, tio); ok {
+				return err
+			}
 			return admin.Checkpoint(cmd.Context(), cfg, ckptVerbose, tio)
 		})
 	c.Flags().BoolVarP(&ckptVerbose, "verbose", "v", false, "say where the checkpoint was written")
@@ -155,6 +203,9 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	var arch admin.ArchiveOptions
 	c = tool("msdb_archive [-adlsv] [-f config]", "List log files that may be backed up and removed, or all log or table files", noArgs,
 		func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
+			if ok, err := live(cmd, cfg, "msdb_archive", arch, nil, tio); ok {
+				return err
+			}
 			return admin.Archive(cmd.Context(), cfg, arch, tio)
 		})
 	c.Flags().BoolVarP(&arch.Absolute, "absolute", "a", false, "write absolute path names")
@@ -188,14 +239,21 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	var list bool
 	c = tool("msdb_dump [-f config] [-l] [table]", "Print a table in Berkeley DB's db_dump -p format, or list the tables", cobra.MaximumNArgs(1),
 		func(cmd *cobra.Command, cfg *config.Config, args []string) error {
-			if list {
-				if len(args) > 0 {
-					return usageError{errors.New("-l takes no table")}
-				}
-				return admin.ListTables(cmd.Context(), cfg, tio)
+			if list && len(args) > 0 {
+				return usageError{errors.New("-l takes no table")}
 			}
-			if len(args) != 1 {
+			if !list && len(args) != 1 {
 				return usageError{errors.New("name a table, or -l to list them")}
+			}
+			req := server.DumpRequest{List: list}
+			if !list {
+				req.Table = args[0]
+			}
+			if ok, err := live(cmd, cfg, "msdb_dump", req, nil, tio); ok {
+				return err
+			}
+			if list {
+				return admin.ListTables(cmd.Context(), cfg, tio)
 			}
 			return admin.Dump(cmd.Context(), cfg, args[0], tio)
 		})
@@ -207,6 +265,9 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 		func(cmd *cobra.Command, cfg *config.Config, args []string) error {
 			if every < 1 {
 				return usageError{fmt.Errorf("-n %d: must be at least 1", every)}
+			}
+			if err := refuseLive(cfg, "msdb_load"); err != nil {
+				return err
 			}
 			return admin.Load(cmd.Context(), cfg, args[0], every, stdin, tio)
 		})

@@ -69,7 +69,7 @@ func Recover(ctx context.Context, cfg *config.Config, o RecoverOptions, tio IO) 
 	if o.Verbose {
 		bar = replayBar(tio.Err, tio.Terminal)
 	}
-	oo := OpenOptions{Catastrophic: o.Catastrophic}
+	oo := OpenOptions{Catastrophic: o.Catastrophic, MustExist: o.Catastrophic}
 	if bar != nil {
 		oo.Progress = bar.update
 	}

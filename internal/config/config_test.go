@@ -548,8 +548,8 @@ func FuzzParse(f *testing.F) {
 
 func TestDaemonKeys(t *testing.T) {
 	for _, tc := range []struct {
-		line string
-		ok   bool
+		line  string
+		ok    bool
 		check func(*Config) bool
 	}{
 		{"lmtp-listen = 127.0.0.1:2424", true, func(c *Config) bool { return c.LMTPListen == "127.0.0.1:2424" }},

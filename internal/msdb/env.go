@@ -144,9 +144,12 @@ func Open(ctx context.Context, opts Options) (*Env, error) {
 		holds:   map[int]wal.LSN{},
 		Locks:   &locks.Table{},
 	}
-	if opts.MustExist {
-		if _, err := os.Stat(home); err != nil {
-			return nil, fmt.Errorf("open database environment: %w", err)
+	if opts.MustExist || opts.Catastrophic {
+		// Never make directories for an environment that must already exist.
+		for _, d := range []string{home, e.dataDir, e.logDir} {
+			if _, err := os.Stat(d); err != nil {
+				return nil, fmt.Errorf("no database environment in %s: %w", home, err)
+			}
 		}
 	}
 	for _, d := range []string{home, e.dataDir, e.logDir} {

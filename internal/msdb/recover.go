@@ -1,6 +1,7 @@
 package msdb
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -250,6 +251,22 @@ func (e *Env) restartLog(rep *RecoveryReport, clean cleanMark, minLSN, maxLSN wa
 	if e.w, err = wal.Create(e.logDir, e.id, e.opts.LogFileSize, end.File+1, end); err != nil {
 		return err
 	}
+	// Anchor the tables in the new log: a checkpoint record, and every
+	// table at it, before the clean mark goes.
+	lsn, err := e.w.AppendCheckpoint(0, time.Now())
+	if err == nil {
+		err = e.w.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("start a new log: %w", err)
+	}
+	for _, t := range e.allTables() {
+		if err := t.db.Update(func(tx *bolt.Tx) error { return putLSN(tx, lsn) }); err != nil {
+			return fmt.Errorf("table %s: %w", t.name, err)
+		}
+		t.lsn.Store(lsn.Uint64())
+	}
+	e.lastLSN.Store(lsn.Uint64())
 	if err := clearClean(e.catalog); err != nil {
 		return err
 	}
@@ -263,6 +280,15 @@ func (e *Env) restartLog(rep *RecoveryReport, clean cleanMark, minLSN, maxLSN wa
 // in catastrophic recovery) and returns the end of the valid log and a torn
 // tail to cut, if any.
 func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[string][]byte, rep *RecoveryReport) (wal.LSN, *wal.Damage, error) {
+	// Every table's LSN must be a record in the log (but the "before any
+	// record" LSN of a new environment, offset 0): tables at a record the
+	// log no longer has would skip whatever is written there next.
+	tableAt := map[wal.LSN]bool{}
+	for _, t := range e.allTables() {
+		if t.LSN().Offset != 0 {
+			tableAt[t.LSN()] = false
+		}
+	}
 	known := map[string]bool{CatalogName: true}
 	for n := range listed {
 		known[n] = true
@@ -276,8 +302,18 @@ func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[str
 		if n < need && !e.opts.Catastrophic {
 			continue
 		}
+		h, err := wal.ReadHeader(e.logDir, n)
+		if err != nil {
+			return end, nil, fmt.Errorf("verify log: %w", err)
+		}
+		if h.Env != e.id {
+			return end, nil, fmt.Errorf("log file %s belongs to another environment (id %v; this one is %v)", filepath.Join(e.logDir, wal.FileName(n)), h.Env, e.id)
+		}
 		fe, err := wal.ReadFile(e.logDir, n, 0, func(r *wal.Record) error {
 			rep.LastTxID, rep.LastTime = max(rep.LastTxID, r.TxID), r.Time
+			if _, ok := tableAt[r.LSN]; ok {
+				tableAt[r.LSN] = true
+			}
 			if !from.Less(r.LSN) {
 				return nil
 			}
@@ -294,9 +330,6 @@ func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[str
 		if err != nil {
 			return end, nil, fmt.Errorf("verify log: %w", err)
 		}
-		if fe.Header.Env != e.id {
-			return end, nil, fmt.Errorf("log file %s belongs to another environment (id %v; this one is %v)", filepath.Join(e.logDir, wal.FileName(n)), fe.Header.Env, e.id)
-		}
 		if prevNum != 0 && prevNum == n-1 && fe.Header.PrevEnd != prevEnd {
 			return end, nil, fmt.Errorf("log file %s says %s ended at %v, but its records end at %v: %s is damaged or not the original", wal.FileName(n), wal.FileName(n-1), fe.Header.PrevEnd, prevEnd, wal.FileName(n-1))
 		}
@@ -307,6 +340,11 @@ func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[str
 			torn = fe.Damage
 		}
 		prevEnd, prevNum, end = fe.End, n, fe.End
+	}
+	for _, t := range e.allTables() {
+		if found, ok := tableAt[t.LSN()]; ok && !found {
+			return end, nil, fmt.Errorf("table file %s is at LSN %v, but the log ends at %v without a record there: log files or their tails are missing; restore them, or restore a consistent backup, nothing was changed", t.path, t.LSN(), end)
+		}
 	}
 	return end, torn, nil
 }
@@ -356,6 +394,7 @@ func (e *Env) replay(ctx context.Context, first, last uint32, from wal.LSN, rep 
 		}
 	}
 	errStop := errors.New("stop")
+	var lastPct int64
 	for n := first; n <= last; n++ {
 		var fromOff uint32
 		if n == from.File {
@@ -374,6 +413,10 @@ func (e *Env) replay(ctx context.Context, first, last uint32, from wal.LSN, rep 
 			rep.Records++
 			rep.Bytes += int64(r.Size)
 			lastLSN = r.LSN
+			if rep.TotalBytes > 0 && rep.Bytes*100/rep.TotalBytes > lastPct {
+				lastPct = rep.Bytes * 100 / rep.TotalBytes
+				progress()
+			}
 			batchRecords++
 			batchBytes += r.Size
 			if batchRecords >= replayBatchRecords || batchBytes >= replayBatchBytes {
@@ -414,7 +457,7 @@ func (e *Env) replayOp(r *wal.Record, op wal.Op, begin func(*table) (*bolt.Tx, e
 			if err != nil {
 				return err
 			}
-			if err := btx.Bucket(bucketTables).Put([]byte(op.Table), op.Value); err != nil {
+			if err := btx.Bucket(bucketTables).Put([]byte(op.Table), bytes.Clone(op.Value)); err != nil {
 				return err
 			}
 		}
@@ -450,7 +493,9 @@ func (e *Env) replayOp(r *wal.Record, op wal.Op, begin func(*table) (*bolt.Tx, e
 	}
 	b := t.dataBucket(btx)
 	if op.Kind == wal.OpPut {
-		err = b.Put(op.Key, op.Value)
+		// The record's slices are the reader's buffer, reused for later
+		// records; bbolt keeps what it is given until the batch commits.
+		err = b.Put(bytes.Clone(op.Key), append([]byte{}, op.Value...))
 	} else {
 		err = b.Delete(op.Key)
 	}

@@ -148,10 +148,9 @@ func (t *Table) Put(key, value []byte) error {
 		return err
 	}
 	t.saveUndo(key)
-	if value == nil {
-		value = []byte{}
-	}
-	if err := t.b.Put(key, value); err != nil {
+	// bbolt keeps the slices until its transaction commits, which is after
+	// the caller may have reused them: give it copies.
+	if err := t.b.Put(bytes.Clone(key), append([]byte{}, value...)); err != nil {
 		return fmt.Errorf("table %s: put: %w", t.t.name, err)
 	}
 	t.tx.body.Add(wal.OpPut, t.t.name, key, value)

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/m-store/mstore/internal/blob"
 	"github.com/m-store/mstore/internal/msdb"
 )
 
@@ -66,6 +67,7 @@ var (
 	ErrAuth          = errors.New("authentication failed")
 	ErrNoSelect      = errors.New("mailbox cannot be selected")
 	ErrHasChildren   = errors.New("mailbox has children")
+	ErrTooLarge      = errors.New("message too large")
 )
 
 // Options configure a Store.
@@ -80,20 +82,15 @@ type Options struct {
 // Store is the mail store.
 type Store struct {
 	env   *msdb.Env
-	blobs BlobStore
+	blobs *blob.Store
 	opts  Options
 	log   *slog.Logger
 	hub   *Hub
 	now   func() time.Time
 }
 
-// BlobStore is what the store needs of the message files.
-type BlobStore interface {
-	Exists(id string) bool
-}
-
 // Open makes sure the store's tables exist and returns the store.
-func Open(ctx context.Context, env *msdb.Env, blobs BlobStore, opts Options) (*Store, error) {
+func Open(ctx context.Context, env *msdb.Env, blobs *blob.Store, opts Options) (*Store, error) {
 	for _, t := range tables {
 		if err := env.EnsureTable(ctx, t.name, msdb.TableOptions{FillPercent: t.fill}); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)

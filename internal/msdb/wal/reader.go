@@ -77,8 +77,8 @@ func ReadFile(dir string, n uint32, from uint32, fn func(*Record) error) (FileEn
 			return fe, fmt.Errorf("log file %s: %w", name, err)
 		}
 		var reason error
-		if len(frame) == FrameSize && binary.LittleEndian.Uint64(frame) == 0 {
-			// A zero frame ends the records if only zeros follow.
+		if len(frame) < FrameSize || binary.LittleEndian.Uint64(frame) == 0 {
+			// Zeros (or nothing) to the end of the file end the records.
 			nz, err := lastNonZero(f, off, r.size)
 			if err != nil {
 				return fe, fmt.Errorf("log file %s: %w", name, err)
@@ -86,9 +86,11 @@ func ReadFile(dir string, n uint32, from uint32, fn func(*Record) error) (FileEn
 			if nz < 0 {
 				return fe, nil
 			}
-			reason = fmt.Errorf("%w: zero length word followed by data", errDamaged)
-		} else if len(frame) < FrameSize {
-			reason = fmt.Errorf("%w: %d bytes, shorter than a record frame", errDamaged, len(frame))
+			if len(frame) < FrameSize {
+				reason = fmt.Errorf("%w: %d bytes, shorter than a record frame", errDamaged, len(frame))
+			} else {
+				reason = fmt.Errorf("%w: zero length word followed by data", errDamaged)
+			}
 		} else {
 			size := int(binary.LittleEndian.Uint32(frame))
 			need := FrameSize + size
@@ -102,6 +104,10 @@ func ReadFile(dir string, n uint32, from uint32, fn func(*Record) error) (FileEn
 			var body []byte
 			var rsize int
 			body, rsize, reason = verifyFrame(buf, lsn)
+			if reason == nil && off+int64(rsize) > r.size {
+				// A record is whole only with its padding, written with it.
+				reason = fmt.Errorf("%w: record ends %d bytes past the end of the file", errDamaged, off+int64(rsize)-r.size)
+			}
 			if reason == nil {
 				reason = decodeBody(body, &rec)
 			}

@@ -103,10 +103,14 @@ func (r *Record) End() LSN { return LSN{File: r.LSN.File, Offset: r.LSN.Offset +
 type Body struct {
 	buf   []byte
 	count int
+	err   error // the first bad operation added
 }
 
 // Reset empties b, keeping its memory.
-func (b *Body) Reset() { b.buf = b.buf[:0]; b.count = 0 }
+func (b *Body) Reset() { b.buf = b.buf[:0]; b.count = 0; b.err = nil }
+
+// Err is the first error of an operation added (a bad table name).
+func (b *Body) Err() error { return b.err }
 
 // Len is the payload's length so far.
 func (b *Body) Len() int { return len(b.buf) }
@@ -114,8 +118,12 @@ func (b *Body) Len() int { return len(b.buf) }
 // Count is the number of operations added.
 func (b *Body) Count() int { return b.count }
 
-// Add appends an operation.
+// Add appends an operation. A table name must be 1 to 255 bytes; a bad
+// one makes Err (and AppendTxn) fail.
 func (b *Body) Add(kind byte, table string, key, value []byte) {
+	if (len(table) == 0 || len(table) > maxTableLen) && b.err == nil {
+		b.err = fmt.Errorf("table name of %d bytes: want 1 to %d", len(table), maxTableLen)
+	}
 	b.buf = append(b.buf, kind)
 	b.buf = binary.AppendUvarint(b.buf, uint64(len(table)))
 	b.buf = append(b.buf, table...)

@@ -99,6 +99,9 @@ func (w *Writer) place(size int) (LSN, error) {
 
 // AppendTxn adds a transaction record to the current group and returns its LSN.
 func (w *Writer) AppendTxn(txid uint64, t time.Time, b *Body) (LSN, error) {
+	if b.err != nil {
+		return LSN{}, b.err
+	}
 	size := encodedSize(b.payloadLen())
 	if size-FrameSize > MaxBody {
 		return LSN{}, fmt.Errorf("transaction of %d bytes is larger than the %d-byte record limit", size, MaxBody)

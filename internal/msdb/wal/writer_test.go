@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -647,5 +648,172 @@ func TestReadFileFrom(t *testing.T) {
 		if fe.End != full.End || fe.Records != len(w) || fe.Damage != nil {
 			t.Fatalf("from %d: End %v Records %d, want %v %d", from, fe.End, fe.Records, full.End, len(w))
 		}
+	}
+}
+
+// TestRoundTripLargeFile writes one big file whose records straddle the
+// reader's 1 MiB chunks in every way, and reads it back from several offsets.
+func TestRoundTripLargeFile(t *testing.T) {
+	dir, w := newLog(t, 64<<20)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var want []wantRec
+	var b Body
+	for i := 0; w.End().Offset < 12<<20; i++ {
+		b.Reset()
+		var ops []Op
+		var n int
+		switch rng.IntN(4) {
+		case 0:
+			n = rng.IntN(100)
+		case 1:
+			n = rng.IntN(300 << 10)
+		case 2:
+			n = preallocStep - 64 + rng.IntN(128) // about one chunk
+		case 3:
+			n = preallocStep + rng.IntN(2*preallocStep)
+		}
+		v := randBytes(rng, n)
+		b.Add(OpPut, "big", []byte{byte(i)}, v)
+		ops = append(ops, Op{Kind: OpPut, Table: "big", Key: []byte{byte(i)}, Value: v})
+		tm := time.Unix(0, int64(i))
+		lsn, err := w.AppendTxn(uint64(i), tm, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, wantRec{LSN: lsn, Type: TypeTxn, TxID: uint64(i), Time: tm, Ops: ops})
+		if rng.IntN(2) == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ends, recs := readLog(t, dir)
+	if len(ends) != 1 {
+		t.Fatalf("%d files", len(ends))
+	}
+	checkRecords(t, recs, want)
+	checkContiguous(t, ends, recs)
+	for _, k := range []int{1, len(want) / 2, len(want) - 1} {
+		var got []Record
+		fe, err := ReadFile(dir, 1, want[k].LSN.Offset, func(r *Record) error {
+			got = append(got, copyRecord(r))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRecords(t, got, want[k:])
+		if fe.End != ends[0].End {
+			t.Fatalf("End %v reading from %v", fe.End, want[k].LSN)
+		}
+	}
+}
+
+// TestDurableFromAnotherGoroutine reads Durable while the writer appends;
+// it only moves forward. (Run with -race.)
+func TestDurableFromAnotherGoroutine(t *testing.T) {
+	_, w := newLog(t, testMaxSize)
+	done := make(chan struct{})
+	errc := make(chan string, 1)
+	go func() {
+		defer close(errc)
+		var last LSN
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			d := w.Durable()
+			if d.Less(last) {
+				errc <- fmt.Sprintf("Durable went back from %v to %v", last, d)
+				return
+			}
+			last = d
+			_ = w.Syncs()
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		appendTxn(t, w, uint64(i+1), put("t", "k", 1000))
+		if i%5 == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	if msg := <-errc; msg != "" {
+		t.Fatal(msg)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEndFromAnotherGoroutine: Writer's doc says "End and Durable may be
+// read from any [goroutine]", but End reads w.num, w.off and len(w.buf),
+// which the writing goroutine changes without synchronisation. Under -race
+// this test reports a data race.
+func TestEndFromAnotherGoroutine(t *testing.T) {
+	_, w := newLog(t, testMaxSize)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_ = w.End()
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		appendTxn(t, w, uint64(i+1), put("t", "k", 1000))
+		if i%5 == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	<-stopped
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTableNameLimits: Body.Add and AppendTxn accept any table name, but the
+// reader rejects names of 0 or more than 255 bytes as damage. A record the
+// writer accepted and synced must read back; otherwise AppendTxn must refuse
+// it. Followed by other records, such a record is "corruption" that stops
+// recovery.
+func TestTableNameLimits(t *testing.T) {
+	for _, table := range []string{"", strings.Repeat("x", maxTableLen+1)} {
+		t.Run(fmt.Sprint(len(table)), func(t *testing.T) {
+			dir, w := newLog(t, testMaxSize)
+			var b Body
+			b.Add(OpPut, table, []byte("k"), []byte("v"))
+			lsn, err := w.AppendTxn(1, time.Unix(1, 0), &b)
+			if err != nil {
+				return // refused: fine
+			}
+			next := appendTxn(t, w, 2, put("t", "k", 1))
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fe, recs := readOne(t, dir, 1)
+			if fe.Damage != nil {
+				t.Fatalf("AppendTxn accepted a %d-byte table name at %v, but the record reads as: %v", len(table), lsn, fe.Damage)
+			}
+			checkRecords(t, recs, []wantRec{
+				{LSN: lsn, Type: TypeTxn, TxID: 1, Time: time.Unix(1, 0), Ops: []Op{{Kind: OpPut, Table: table, Key: []byte("k"), Value: []byte("v")}}},
+				next,
+			})
+		})
 	}
 }

@@ -1,0 +1,232 @@
+// Package lmtp is M-Store's LMTP server (RFC 2033), on go-smtp in LMTP
+// mode: it resolves recipients to accounts, stores the message once, and
+// answers one status per recipient after DATA, only once the message is
+// durable.
+package lmtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/m-store/mstore/internal/store"
+)
+
+// Options configure the server.
+type Options struct {
+	Hostname       string
+	MaxMessageSize int64
+	MaxRecipients  int           // default 1000
+	CommandTimeout time.Duration // a command line must arrive within this (default 5m)
+	DataTimeout    time.Duration // the whole DATA transfer (default 10m)
+	Logger         *slog.Logger
+}
+
+// Server is the LMTP server.
+type Server struct {
+	st   *store.Store
+	opts Options
+	log  *slog.Logger
+	smtp *smtp.Server
+	seq  atomic.Uint64
+}
+
+// New makes an LMTP server delivering into st.
+func New(st *store.Store, opts Options) *Server {
+	if opts.MaxRecipients == 0 {
+		opts.MaxRecipients = 1000
+	}
+	if opts.CommandTimeout == 0 {
+		opts.CommandTimeout = 5 * time.Minute
+	}
+	if opts.DataTimeout == 0 {
+		opts.DataTimeout = 10 * time.Minute
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "localhost"
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	s := &Server{st: st, opts: opts, log: lg.With("proto", "lmtp")}
+	s.smtp = smtp.NewServer(smtp.BackendFunc(s.newSession))
+	s.smtp.LMTP = true
+	s.smtp.Domain = opts.Hostname
+	s.smtp.MaxMessageBytes = opts.MaxMessageSize
+	s.smtp.MaxRecipients = opts.MaxRecipients
+	s.smtp.ReadTimeout = opts.CommandTimeout
+	s.smtp.WriteTimeout = time.Minute
+	s.smtp.ErrorLog = slogAdapter{s.log}
+	return s
+}
+
+// Serve accepts LMTP connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for sessions to end until ctx is done,
+// then closes them. A delivery whose DATA has been read finishes (or not)
+// before its connection closes: never half-way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if err != nil {
+		s.smtp.Close()
+	}
+	return err
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any)               { a.l.Warn(fmt.Sprint(v...)) }
+
+type rcpt struct {
+	addr string
+	r    store.Recipient
+}
+
+type session struct {
+	s     *Server
+	conn  *smtp.Conn
+	id    uint64
+	from  string
+	rcpts []rcpt
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, conn: c, id: s.seq.Add(1)}, nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+var (
+	errUnknownUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errDisabled    = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 1}, Message: "Mailbox disabled"}
+	errOverQuota   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
+	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	errTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, try again later"}
+	errTimeout     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout receiving the message"}
+)
+
+// Rcpt resolves a recipient: the whole address, then its local part; a
+// "+detail" selects the mailbox detail when it exists.
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	r, err := ss.s.resolve(context.Background(), to)
+	if err != nil {
+		if errors.Is(err, store.ErrNoAccount) {
+			return errUnknownUser
+		}
+		if errors.Is(err, store.ErrDisabled) {
+			return errDisabled
+		}
+		ss.s.log.Error("resolve recipient", "rcpt", to, "err", err)
+		return errTemporary
+	}
+	ss.rcpts = append(ss.rcpts, rcpt{addr: to, r: r})
+	return nil
+}
+
+func (s *Server) resolve(ctx context.Context, to string) (store.Recipient, error) {
+	local, domain, hasDomain := strings.Cut(to, "@")
+	base, detail, _ := strings.Cut(local, "+")
+	var candidates []string
+	if hasDomain {
+		candidates = append(candidates, base+"@"+domain)
+	}
+	candidates = append(candidates, base)
+	var lastErr error
+	for _, name := range candidates {
+		a, err := s.st.Account(ctx, name)
+		if err == nil {
+			if a.State == store.Disabled {
+				return store.Recipient{}, store.ErrDisabled
+			}
+			return store.Recipient{Account: a.Name, Mailbox: detail}, nil
+		}
+		lastErr = err
+		if !errors.Is(err, store.ErrNoAccount) && !errors.Is(err, store.ErrBadName) {
+			return store.Recipient{}, err
+		}
+	}
+	if errors.Is(lastErr, store.ErrBadName) {
+		lastErr = store.ErrNoAccount
+	}
+	return store.Recipient{}, lastErr
+}
+
+// Data is for plain SMTP; LMTP uses LMTPData.
+func (ss *session) Data(r io.Reader) error {
+	return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "LMTP only"}
+}
+
+// LMTPData stores the message once and delivers it to every recipient in
+// one transaction; each recipient's status says what happened to its copy.
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	lg := ss.s.log.With("session", ss.id, "from", ss.from)
+	// The whole transfer has one deadline; a stalled client is dropped
+	// before anything is stored.
+	ss.conn.Conn().SetReadDeadline(time.Now().Add(ss.s.opts.DataTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.opts.DataTimeout+time.Minute)
+	defer cancel()
+	in, err := ss.s.st.Ingest(ctx, r, ss.s.opts.MaxMessageSize)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, store.ErrTooLarge), errors.Is(err, smtp.ErrDataTooLarge):
+			return errTooBig
+		case errors.As(err, &ne) && ne.Timeout():
+			lg.Warn("data transfer timed out", "err", err)
+			return errTimeout
+		}
+		lg.Error("store message", "err", err)
+		return errTemporary
+	}
+	rcpts := make([]store.Recipient, len(ss.rcpts))
+	for i, rc := range ss.rcpts {
+		rcpts[i] = rc.r
+	}
+	res, err := ss.s.st.Deliver(ctx, in, rcpts, time.Now())
+	if err != nil {
+		lg.Error("deliver", "err", err, "size", in.Size)
+		return errTemporary
+	}
+	for i, rc := range ss.rcpts {
+		e := res[i].Err
+		switch {
+		case e == nil:
+			lg.Info("delivered", "rcpt", rc.addr, "mailbox", res[i].Mailbox, "uid", res[i].UID, "size", in.Size)
+			status.SetStatus(rc.addr, nil)
+		case errors.Is(e, store.ErrOverQuota):
+			lg.Info("over quota", "rcpt", rc.addr, "err", e)
+			status.SetStatus(rc.addr, errOverQuota)
+		case errors.Is(e, store.ErrNoAccount):
+			status.SetStatus(rc.addr, errUnknownUser)
+		case errors.Is(e, store.ErrDisabled):
+			status.SetStatus(rc.addr, errDisabled)
+		default:
+			lg.Error("deliver", "rcpt", rc.addr, "err", e)
+			status.SetStatus(rc.addr, errTemporary)
+		}
+	}
+	return nil
+}

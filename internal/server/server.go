@@ -1,0 +1,223 @@
+// Package server is the M-Store daemon: it binds the listeners, drops
+// root's privileges to the runtime user, opens (and so recovers) the
+// database, serves LMTP and the control socket, checkpoints and sweeps on
+// a timer, and shuts down cleanly on SIGTERM or SIGINT.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/m-store/mstore/internal/admin"
+	"github.com/m-store/mstore/internal/blob"
+	"github.com/m-store/mstore/internal/config"
+	"github.com/m-store/mstore/internal/control"
+	"github.com/m-store/mstore/internal/lmtp"
+	"github.com/m-store/mstore/internal/msdb"
+	"github.com/m-store/mstore/internal/store"
+)
+
+// File names under <ms-path>/run.
+const (
+	PIDFileName     = "mstore.pid"
+	ControlSockName = "control.sock"
+)
+
+// PIDFile is the daemon's pid file for cfg.
+func PIDFile(cfg *config.Config) string { return filepath.Join(cfg.RunDir(), PIDFileName) }
+
+// ControlSocket is the daemon's control socket for cfg.
+func ControlSocket(cfg *config.Config) string { return filepath.Join(cfg.RunDir(), ControlSockName) }
+
+// Running reports whether the daemon for cfg runs, and its pid: the pid
+// file names a live process.
+func Running(cfg *config.Config) (int, bool) {
+	b, err := os.ReadFile(PIDFile(cfg))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// ShutdownGrace bounds how long sessions may take to finish at shutdown.
+const ShutdownGrace = 10 * time.Second
+
+// SweepInterval is how often unreferenced message files are swept.
+const SweepInterval = time.Hour
+
+// Daemon is a running store.
+type Daemon struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	env   *msdb.Env
+	blobs *blob.Store
+	store *store.Store
+	lmtp  *lmtp.Server
+	ctl   *control.Server
+	uid   int // the runtime user's uid (the process's after dropping)
+}
+
+// Run runs the daemon until ctx is cancelled, then shuts it down.
+// ready, when not nil, is called once it accepts connections.
+func Run(ctx context.Context, cfg *config.Config, lg *slog.Logger, ready func()) error {
+	d := &Daemon{cfg: cfg, log: lg}
+	if pid, ok := Running(cfg); ok && pid != os.Getpid() {
+		return fmt.Errorf("M-Store is already running (pid %d)", pid)
+	}
+	for _, dir := range []string{cfg.MSPath, cfg.RunDir(), cfg.MailDir(), cfg.DatabaseHome()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	}
+	lmtpLn, err := listen(cfg.LMTPListen)
+	if err != nil {
+		return fmt.Errorf("start: LMTP: %w", err)
+	}
+	defer lmtpLn.Close()
+	if d.uid, err = dropPrivileges(cfg, lg); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if d.env, err = admin.Open(ctx, cfg, admin.OpenOptions{}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	closeEnv := func() {
+		if err := d.env.Close(); err != nil {
+			lg.Error("close database", "err", err)
+		}
+	}
+	if d.blobs, err = blob.Open(cfg.MailDir(), blob.WithLogger(lg)); err != nil {
+		closeEnv()
+		return fmt.Errorf("start: %w", err)
+	}
+	if d.store, err = store.Open(ctx, d.env, d.blobs, admin.StoreOptions(cfg)); err != nil {
+		closeEnv()
+		return fmt.Errorf("start: %w", err)
+	}
+	d.lmtp = lmtp.New(d.store, lmtp.Options{MaxMessageSize: cfg.MaxMessageSize, Logger: lg, Hostname: hostname()})
+	d.ctl = &control.Server{Path: ControlSocket(cfg), Handle: d.handleControl, Logger: lg,
+		Allowed: func(uid uint32) bool { return uid == 0 || int(uid) == d.uid }}
+	if err := d.ctl.Listen(); err != nil {
+		closeEnv()
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := writePIDFile(PIDFile(cfg)); err != nil {
+		d.ctl.Close()
+		closeEnv()
+		return fmt.Errorf("start: %w", err)
+	}
+	defer os.Remove(PIDFile(cfg))
+
+	var wg sync.WaitGroup
+	srvCtx, stopServing := context.WithCancel(context.Background())
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := d.lmtp.Serve(lmtpLn); err != nil {
+			lg.Error("LMTP listener failed", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := d.ctl.Serve(srvCtx); err != nil {
+			lg.Error("control socket failed", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		d.housekeeping(srvCtx)
+	}()
+	lg.Info("M-Store started", "pid", os.Getpid(), "lmtp", cfg.LMTPListen, "ms-path", cfg.MSPath)
+	if ready != nil {
+		ready()
+	}
+
+	<-ctx.Done()
+	lg.Info("M-Store stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	if err := d.lmtp.Shutdown(sctx); err != nil {
+		lg.Warn("LMTP sessions did not end in time; closed", "err", err)
+	}
+	stopServing()
+	d.ctl.Close()
+	wg.Wait()
+	if err := d.env.Close(); err != nil {
+		return fmt.Errorf("stop: close database: %w", err)
+	}
+	lg.Info("M-Store stopped")
+	return nil
+}
+
+// housekeeping checkpoints every checkpoint-interval and sweeps message
+// files hourly.
+func (d *Daemon) housekeeping(ctx context.Context) {
+	ckpt := time.NewTicker(d.cfg.CheckpointInterval)
+	defer ckpt.Stop()
+	sweep := time.NewTicker(SweepInterval)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ckpt.C:
+			if _, err := d.env.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("checkpoint", "err", err)
+			}
+		case <-sweep.C:
+			st, err := d.blobs.Sweep(ctx, d.cfg.MailSweepGrace, func(id blob.ID) (bool, error) {
+				return d.store.Referenced(ctx, string(id))
+			})
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("sweep message files", "err", err)
+			} else if st.Removed > 0 {
+				d.log.Info("swept unreferenced message files", "removed", st.Removed, "bytes", st.RemovedBytes)
+			}
+		}
+	}
+}
+
+func listen(addr string) (net.Listener, error) {
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		os.Remove(p)
+		ln, err := net.Listen("unix", p)
+		if err != nil {
+			return nil, err
+		}
+		os.Chmod(p, 0o660)
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+func writePIDFile(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
