@@ -84,6 +84,13 @@ type Config struct {
 	QuotaDefault       int64         // bytes a new account may hold; 0: no limit
 	MailSweepGrace     time.Duration // unreferenced message files younger than this are kept
 	PasswordHashCost   int           // bcrypt cost of new password hashes
+	POP3Listen         string        // "" when off
+	POP3SListen        string        // implicit TLS; "" when off
+	IMAPListen         string        // "" when off
+	IMAPSListen        string        // implicit TLS; "" when off
+	TLSCert, TLSKey    string        // PEM files; both or neither
+	AllowPlaintextAuth bool          // passwords over unencrypted non-loopback connections
+	IMAPMaxSessions    int           // logged-in IMAP sessions per account
 }
 
 // Errors that a *ParseError may wrap, for use with errors.Is.
@@ -128,6 +135,14 @@ var keys = []keyDef{
 	{name: "quota-default", def: "0", set: setQuotaDefault},
 	{name: "mail-sweep-grace", def: "7d", set: setMailSweepGrace},
 	{name: "password-hash-cost", def: "10", set: setPasswordHashCost},
+	{name: "pop3-listen", def: ":110", set: listenKey(func(c *Config) *string { return &c.POP3Listen })},
+	{name: "pop3s-listen", def: "", set: listenKey(func(c *Config) *string { return &c.POP3SListen })},
+	{name: "imap-listen", def: ":143", set: listenKey(func(c *Config) *string { return &c.IMAPListen })},
+	{name: "imaps-listen", def: "", set: listenKey(func(c *Config) *string { return &c.IMAPSListen })},
+	{name: "tls-cert", def: "", set: pathKey(func(c *Config) *string { return &c.TLSCert })},
+	{name: "tls-key", def: "", set: pathKey(func(c *Config) *string { return &c.TLSKey })},
+	{name: "allow-plaintext-auth", def: "no", set: setAllowPlaintextAuth},
+	{name: "imap-max-sessions-per-user", def: "20", set: setIMAPMaxSessions},
 }
 
 // keyIndex maps a key name to its definition.
@@ -507,5 +522,53 @@ func setPasswordHashCost(c *Config, v, _ string) error {
 		return errors.New("want a bcrypt cost from 4 to 31")
 	}
 	c.PasswordHashCost = n
+	return nil
+}
+
+// listenKey parses an optional listen address ("" or "off": not listening).
+func listenKey(field func(*Config) *string) func(*Config, string, string) error {
+	return func(c *Config, v, dir string) error {
+		if v == "" || v == "off" {
+			*field(c) = ""
+			return nil
+		}
+		addr, err := listenAddress(v, dir)
+		if err != nil {
+			return err
+		}
+		*field(c) = addr
+		return nil
+	}
+}
+
+// pathKey parses an optional file path, relative to the file's directory.
+func pathKey(field func(*Config) *string) func(*Config, string, string) error {
+	return func(c *Config, v, dir string) error {
+		if v != "" && !filepath.IsAbs(v) {
+			v = filepath.Join(dir, v)
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+func setAllowPlaintextAuth(c *Config, v, _ string) error {
+	switch strings.ToLower(v) {
+	case "yes", "true", "on":
+		c.AllowPlaintextAuth = true
+	case "no", "false", "off":
+		c.AllowPlaintextAuth = false
+	default:
+		return errors.New("want yes or no")
+	}
+	return nil
+}
+
+func setIMAPMaxSessions(c *Config, v, _ string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10000 {
+		return errors.New("want a number from 1 to 10000")
+	}
+	c.IMAPMaxSessions = n
 	return nil
 }

@@ -23,6 +23,9 @@ func TestDefaults(t *testing.T) {
 		MaxMessageSize:     50 << 20,
 		MailSweepGrace:     7 * 24 * time.Hour,
 		PasswordHashCost:   10,
+		POP3Listen:         ":110",
+		IMAPListen:         ":143",
+		IMAPMaxSessions:    20,
 	}
 	if *c != want {
 		t.Errorf("Defaults() = %+v, want %+v", *c, want)
@@ -31,7 +34,7 @@ func TestDefaults(t *testing.T) {
 	if len(keyIndex) != len(keys) {
 		t.Errorf("keyIndex has %d entries, keys %d (duplicate name?)", len(keyIndex), len(keys))
 	}
-	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval,lmtp-listen,max-message-size,quota-default,mail-sweep-grace,password-hash-cost" {
+	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval,lmtp-listen,max-message-size,quota-default,mail-sweep-grace,password-hash-cost,pop3-listen,pop3s-listen,imap-listen,imaps-listen,tls-cert,tls-key,allow-plaintext-auth,imap-max-sessions-per-user" {
 		t.Errorf("Keys() = %s", got)
 	}
 }
