@@ -326,6 +326,7 @@ type TableStats struct {
 	File  string
 	Keys  int
 	Bytes int64 // file size
+	Used  int64 // bytes up to the file's highest page in use (the rest is preallocated)
 	LSN   wal.LSN
 }
 
@@ -366,7 +367,7 @@ func (e *Env) Stats(ctx context.Context) (*Stats, error) {
 	err = e.View(ctx, func(tx *Tx) error {
 		for name, btx := range tx.read {
 			t := e.tableByName(name)
-			ts := TableStats{Name: name, File: t.path, LSN: t.LSN(), Bytes: btx.Size()}
+			ts := TableStats{Name: name, File: t.path, LSN: t.LSN(), Bytes: btx.Size(), Used: btx.Size()}
 			ts.Keys = btx.Bucket(bucketData).Stats().KeyN
 			if st, err := os.Stat(t.path); err == nil {
 				ts.Bytes = st.Size()

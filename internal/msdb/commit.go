@@ -57,6 +57,8 @@ func (e *Env) submit(ctx context.Context, r *request) error {
 	if err := e.poisoned(); err != nil {
 		return err
 	}
+	e.inflight.Add(1)
+	defer e.inflight.Add(-1)
 	r.done = make(chan struct{})
 	select {
 	case e.reqs <- r:
@@ -148,8 +150,38 @@ func (e *Env) committer() {
 				break collect
 			}
 		}
+		group = e.linger(group)
 		e.runGroup(group)
 	}
+}
+
+// lingerMax bounds how long the committer waits for callers that are
+// about to submit before it starts a group.
+const lingerMax = 100 * time.Microsecond
+
+// linger waits, briefly, for the callers that are inside submit but not
+// yet queued: the callers of the group just acknowledged, resubmitting.
+// Without it, concurrent committers split into cohorts that alternate
+// (half the callers queue while the other half's group commits), and each
+// group pays the same fsyncs for half the transactions. A lone committer
+// never waits: it is the only caller in flight.
+func (e *Env) linger(group []*request) []*request {
+	if int(e.inflight.Load()) <= len(group) {
+		return group
+	}
+	timer := time.NewTimer(lingerMax)
+	defer timer.Stop()
+	for len(group) < maxGroupRequests && int(e.inflight.Load()) > len(group) {
+		select {
+		case r := <-e.reqs:
+			group = append(group, r)
+		case <-timer.C:
+			return group
+		case <-e.stop:
+			return group
+		}
+	}
+	return group
 }
 
 // groupTxs holds the bbolt write transactions of one group, per table.

@@ -82,6 +82,7 @@ type Env struct {
 
 	w        *wal.Writer
 	reqs     chan *request
+	inflight atomic.Int64 // callers inside submit
 	stop     chan struct{}
 	stopped  chan struct{}
 	closeMu  sync.Mutex

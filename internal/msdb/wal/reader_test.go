@@ -367,6 +367,29 @@ func TestMissingPadding(t *testing.T) {
 	if int64(fe.End.Offset) > fe.Size {
 		t.Errorf("End %v is past the end of the %d-byte file (damage %v)", fe.End, fe.Size, fe.Damage)
 	}
+	if fe.Damage != nil && (!fe.Damage.Torn || fe.Damage.At != last) {
+		t.Errorf("a last record without its padding: damage %v (Torn %v), want a torn tail at %v", fe.Damage, fe.Damage.Torn, last)
+	}
+}
+
+// TestTornTailBeforeUnpaddedRecord: the reader holds that "a record is whole
+// only with its padding", so a record at the very end of the file whose
+// padding is cut off is not a valid record. Damage before such a record is
+// therefore followed by no valid record: a torn tail, not corruption. (A
+// torn group: its second-to-last record garbled, its last cut short by a
+// few bytes of padding.)
+func TestTornTailBeforeUnpaddedRecord(t *testing.T) {
+	dir, want := smallLog(t, 4)
+	b := fileBytes(t, dir, 1)
+	last := want[3].LSN
+	n := bodyLen(b, last.Offset)
+	if (FrameSize+n)%Align == 0 {
+		t.Fatalf("test needs a last record with padding (body %d)", n)
+	}
+	b[want[2].LSN.Offset+FrameSize+10] ^= 0x20
+	b = b[:int(last.Offset)+FrameSize+n]
+	writeFileBytes(t, dir, 1, b)
+	checkDamage(t, dir, 1, want[2].LSN, true, want[:2])
 }
 
 // TestCorruptionInTheMiddle flips one byte of a record followed by valid

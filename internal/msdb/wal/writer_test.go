@@ -817,3 +817,24 @@ func TestTableNameLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyTruncateDropsBadOp: Truncate drops the operations added after the
+// mark, so a bad one among them must no longer make AppendTxn fail.
+func TestBodyTruncateDropsBadOp(t *testing.T) {
+	var b Body
+	b.Add(OpPut, "t", []byte("k"), []byte("v"))
+	m := b.Mark()
+	b.Add(OpPut, "", []byte("k"), []byte("v")) // a bad table name
+	b.Truncate(m)
+	dir, w := newLog(t, testMaxSize)
+	lsn, err := w.AppendTxn(1, time.Unix(1, 0), &b)
+	if err != nil {
+		t.Fatalf("AppendTxn of a body whose bad operation was truncated away: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, recs := readLog(t, dir)
+	checkRecords(t, recs, []wantRec{{LSN: lsn, Type: TypeTxn, TxID: 1, Time: time.Unix(1, 0),
+		Ops: []Op{{Kind: OpPut, Table: "t", Key: []byte("k"), Value: []byte("v")}}}})
+}
