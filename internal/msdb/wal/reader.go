@@ -153,7 +153,7 @@ func classify(f *os.File, name string, at LSN, size int64, reason error) (*Damag
 	}
 	for o := Align; o+FrameSize <= len(rest); o += Align {
 		lsn := LSN{File: at.File, Offset: at.Offset + uint32(o)}
-		if _, _, err := verifyFrame(rest[o:], lsn); err == nil {
+		if _, size, err := verifyFrame(rest[o:], lsn); err == nil && o+size <= len(rest) {
 			d.Torn = false
 			d.Reason = fmt.Errorf("%w; a valid record follows at offset %d", reason, lsn.Offset)
 			break

@@ -118,11 +118,14 @@ func (b *Body) Len() int { return len(b.buf) }
 // Count is the number of operations added.
 func (b *Body) Count() int { return b.count }
 
-// Add appends an operation. A table name must be 1 to 255 bytes; a bad
-// one makes Err (and AppendTxn) fail.
+// Add appends an operation. A table name must be 1 to 255 bytes and the
+// kind one of the Op constants; a bad one makes Err (and AppendTxn) fail.
 func (b *Body) Add(kind byte, table string, key, value []byte) {
 	if (len(table) == 0 || len(table) > maxTableLen) && b.err == nil {
 		b.err = fmt.Errorf("table name of %d bytes: want 1 to %d", len(table), maxTableLen)
+	}
+	if kind != OpPut && kind != OpDelete && kind != OpCreateTable && b.err == nil {
+		b.err = fmt.Errorf("unknown operation kind %d", kind)
 	}
 	b.buf = append(b.buf, kind)
 	b.buf = binary.AppendUvarint(b.buf, uint64(len(table)))
@@ -137,13 +140,16 @@ func (b *Body) Add(kind byte, table string, key, value []byte) {
 }
 
 // Truncate drops operations added after a mark taken with Mark.
-func (b *Body) Truncate(m BodyMark) { b.buf = b.buf[:m.n]; b.count = m.count }
+func (b *Body) Truncate(m BodyMark) { b.buf = b.buf[:m.n]; b.count = m.count; b.err = m.err }
 
 // Mark records the current end of b, for Truncate.
-func (b *Body) Mark() BodyMark { return BodyMark{n: len(b.buf), count: b.count} }
+func (b *Body) Mark() BodyMark { return BodyMark{n: len(b.buf), count: b.count, err: b.err} }
 
 // BodyMark is a position in a Body.
-type BodyMark struct{ n, count int }
+type BodyMark struct {
+	n, count int
+	err      error
+}
 
 // payload is the encoded payload of a transaction: count, then the ops.
 func (b *Body) payloadLen() int {
@@ -269,11 +275,13 @@ func verifyFrame(buf []byte, lsn LSN) (body []byte, size int, err error) {
 		return nil, 0, fmt.Errorf("%w: length %d runs past the end of the file", errDamaged, n)
 	}
 	body = buf[FrameSize : FrameSize+int(n)]
-	if checksum(body) != sum {
-		return nil, 0, fmt.Errorf("%w: checksum mismatch", errDamaged)
-	}
+	// The LSN first: it is cheap, and a scan for valid records past damage
+	// (classify) then costs a checksum only where a record could really be.
 	if got := LSNFromUint64(binary.LittleEndian.Uint64(body)); got != lsn {
 		return nil, 0, fmt.Errorf("%w: record says it is at %v", errDamaged, got)
+	}
+	if checksum(body) != sum {
+		return nil, 0, fmt.Errorf("%w: checksum mismatch", errDamaged)
 	}
 	return body, padded(FrameSize + int(n)), nil
 }

@@ -17,8 +17,8 @@ import (
 // file-size update in the file system's journal.
 const preallocStep = 1 << 20
 
-// Writer appends records to a log. It is used by one goroutine; End and
-// Durable may be read from any.
+// Writer appends records to a log. It is used by one goroutine; Durable
+// and Syncs may be read from any, the other methods only from it.
 type Writer struct {
 	dir     string
 	env     EnvID
@@ -66,7 +66,8 @@ func Resume(dir string, env EnvID, maxSize int64, end LSN) (*Writer, error) {
 	return w, nil
 }
 
-// End is the LSN the next record will get (before rotation).
+// End is the LSN the next record will get (before rotation). Only the
+// writing goroutine may call it.
 func (w *Writer) End() LSN { return LSN{File: w.num, Offset: uint32(w.off + int64(len(w.buf)))} }
 
 // Durable is the LSN just past the last record known to be on disk.

@@ -753,11 +753,10 @@ func TestDurableFromAnotherGoroutine(t *testing.T) {
 	}
 }
 
-// TestEndFromAnotherGoroutine: Writer's doc says "End and Durable may be
-// read from any [goroutine]", but End reads w.num, w.off and len(w.buf),
-// which the writing goroutine changes without synchronisation. Under -race
-// this test reports a data race.
-func TestEndFromAnotherGoroutine(t *testing.T) {
+// TestDurableAndSyncsFromAnotherGoroutine: Durable and Syncs may be read
+// from any goroutine while the writer appends (End only from the writer's,
+// as its doc says). Under -race this would report a data race.
+func TestDurableAndSyncsFromAnotherGoroutine(t *testing.T) {
 	_, w := newLog(t, testMaxSize)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -769,7 +768,8 @@ func TestEndFromAnotherGoroutine(t *testing.T) {
 				return
 			default:
 			}
-			_ = w.End()
+			_ = w.Durable()
+			_ = w.Syncs()
 		}
 	}()
 	for i := 0; i < 200; i++ {
@@ -837,4 +837,29 @@ func TestBodyTruncateDropsBadOp(t *testing.T) {
 	_, recs := readLog(t, dir)
 	checkRecords(t, recs, []wantRec{{LSN: lsn, Type: TypeTxn, TxID: 1, Time: time.Unix(1, 0),
 		Ops: []Op{{Kind: OpPut, Table: "t", Key: []byte("k"), Value: []byte("v")}}}})
+}
+
+// TestUnknownOpKind: like a bad table name, an operation kind the reader
+// rejects must make AppendTxn fail rather than write a record that reads
+// back as corruption.
+func TestUnknownOpKind(t *testing.T) {
+	for _, kind := range []byte{0, 4, 0xff} {
+		t.Run(fmt.Sprint(kind), func(t *testing.T) {
+			dir, w := newLog(t, testMaxSize)
+			var b Body
+			b.Add(kind, "t", []byte("k"), []byte("v"))
+			lsn, err := w.AppendTxn(1, time.Unix(1, 0), &b)
+			if err != nil {
+				return // refused: fine
+			}
+			appendTxn(t, w, 2, put("t", "k", 1))
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fe, _ := readOne(t, dir, 1)
+			if fe.Damage != nil {
+				t.Fatalf("AppendTxn accepted operation kind %d at %v, but the record reads as: %v", kind, lsn, fe.Damage)
+			}
+		})
+	}
 }
