@@ -3,22 +3,26 @@
 // notifications, kept in msdb tables, with the message bytes in files
 // (package blob). It does not know which protocol calls it.
 //
-// # Tables
+// # Records
 //
-//	accounts       lower(name)               → Account
-//	accountids     account id                → lower(name)
-//	mailboxes      account id ‖ name         → Mailbox
-//	mailboxids     mailbox id                → account id ‖ name
-//	messages       mailbox id ‖ UID          → Message
-//	msgcache       blob id                   → parsed-message cache (package message)
-//	blobrefs       blob id                   → number of messages referencing the file
-//	subscriptions  account id ‖ name         → ""
-//	storemeta      counter name              → value
+// Everything is in one msdb table, "mail", under one-byte key prefixes:
 //
-// Ids and UIDs are big-endian in keys, so a mailbox's messages are in UID
-// order and an account's mailboxes in name order. Every change and the
-// counts it affects (a mailbox's messages, unseen, bytes; an account's
-// usage) are written in one transaction.
+//	A lower(name)               → Account
+//	a account id                → lower(name)
+//	M account id ‖ name         → Mailbox
+//	m mailbox id                → account id ‖ name
+//	U mailbox id ‖ UID          → Message
+//	C blob id                   → parsed-message cache (package message)
+//	R blob id                   → number of messages referencing the file
+//	S account id ‖ name         → "" (a subscription)
+//	X counter name              → value
+//
+// One table means one table file to commit per transaction (a delivery,
+// a flag change), whatever it touches. Ids and UIDs are big-endian in
+// keys, so a mailbox's messages are in UID order and an account's
+// mailboxes in name order. Every change and the counts it affects (a
+// mailbox's messages, unseen, bytes; an account's usage) are written in
+// one transaction.
 package store
 
 import (
@@ -34,26 +38,24 @@ import (
 	"github.com/m-store/mstore/internal/msdb"
 )
 
-// Table names.
-const (
-	tAccounts      = "accounts"
-	tAccountIDs    = "accountids"
-	tMailboxes     = "mailboxes"
-	tMailboxIDs    = "mailboxids"
-	tMessages      = "messages"
-	tMsgCache      = "msgcache"
-	tBlobRefs      = "blobrefs"
-	tSubscriptions = "subscriptions"
-	tMeta          = "storemeta"
-)
+// The store keeps its records in one msdb table, "mail", each kind of
+// record under a one-byte key prefix (a "space"): a delivery or a flag
+// change then commits one table file, which is what a transaction's
+// latency is made of (two fsyncs a table file touched).
+const mailTable = "mail"
 
-var tables = []struct {
-	name string
-	fill float64
-}{
-	{tAccounts, 0}, {tAccountIDs, 0.95}, {tMailboxes, 0}, {tMailboxIDs, 0.95},
-	{tMessages, 0.95}, {tMsgCache, 0}, {tBlobRefs, 0}, {tSubscriptions, 0}, {tMeta, 0},
-}
+// Spaces inside the mail table.
+const (
+	tAccounts      = 'A'
+	tAccountIDs    = 'a'
+	tMailboxes     = 'M'
+	tMailboxIDs    = 'm'
+	tMessages      = 'U'
+	tMsgCache      = 'C'
+	tBlobRefs      = 'R'
+	tSubscriptions = 'S'
+	tMeta          = 'X'
+)
 
 // Errors callers tell apart.
 var (
@@ -91,10 +93,9 @@ type Store struct {
 
 // Open makes sure the store's tables exist and returns the store.
 func Open(ctx context.Context, env *msdb.Env, blobs *blob.Store, opts Options) (*Store, error) {
-	for _, t := range tables {
-		if err := env.EnsureTable(ctx, t.name, msdb.TableOptions{FillPercent: t.fill}); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
+	// Most keys grow at the end of their space (ids, UIDs): fill pages well.
+	if err := env.EnsureTable(ctx, mailTable, msdb.TableOptions{FillPercent: 0.9}); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	lg := opts.Logger
 	if lg == nil {
@@ -116,7 +117,7 @@ func (s *Store) Hub() *Hub { return s.hub }
 type tx struct {
 	*msdb.Tx
 	s      *Store
-	t      map[string]*msdb.Table
+	mail   *msdb.Table
 	events *[]Event // published after commit
 }
 
@@ -127,18 +128,18 @@ func (x *tx) emit(ev Event) {
 	}
 }
 
-func (s *Store) wrap(mt *msdb.Tx) *tx { return &tx{Tx: mt, s: s, t: map[string]*msdb.Table{}} }
+func (s *Store) wrap(mt *msdb.Tx) *tx { return &tx{Tx: mt, s: s} }
 
-func (x *tx) table(name string) *msdb.Table {
-	if t := x.t[name]; t != nil {
-		return t
+// table returns one space of the mail table.
+func (x *tx) table(prefix byte) space {
+	if x.mail == nil {
+		t, err := x.Tx.Table(mailTable)
+		if err != nil {
+			panic(fmt.Errorf("store table %s: %w", mailTable, err)) // made by Open
+		}
+		x.mail = t
 	}
-	t, err := x.Tx.Table(name)
-	if err != nil {
-		panic(fmt.Errorf("store table %s: %w", name, err)) // tables are made by Open
-	}
-	x.t[name] = t
-	return t
+	return space{t: x.mail, p: prefix}
 }
 
 // update runs fn in a write transaction; events it queues are published
