@@ -137,7 +137,7 @@ const importBatch = 500
 // not at all; a bad line is reported with its number and the rest go on.
 func importUsers(ctx context.Context, st *store.Store, in io.Reader, tio IO) error {
 	if in == nil {
-		return errors.New("import: no input")
+		return errors.New("no input")
 	}
 	var lines []*importLine
 	sc := bufio.NewScanner(in)
@@ -165,7 +165,7 @@ func importUsers(ctx context.Context, st *store.Store, in io.Reader, tio IO) err
 		lines = append(lines, l)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("import: read line %d: %w", n+1, err)
+		return fmt.Errorf("read line %d: %w", n+1, err)
 	}
 	// Hash on every core.
 	var wg sync.WaitGroup
@@ -226,7 +226,7 @@ func importUsers(ctx context.Context, st *store.Store, in io.Reader, tio IO) err
 	bar.done()
 	fmt.Fprintf(tio.Err, "import: %d accounts created, %d lines refused, of %d\n", created, failed, len(lines))
 	if failed > 0 {
-		return fmt.Errorf("import: %d lines refused (see above)", failed)
+		return fmt.Errorf("%d lines refused (see above)", failed)
 	}
 	return nil
 }

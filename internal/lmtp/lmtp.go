@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,10 @@ type Server struct {
 	log  *slog.Logger
 	smtp *smtp.Server
 	seq  atomic.Uint64
+
+	mu       sync.Mutex
+	closing  bool
+	sessions map[*session]struct{}
 }
 
 // New makes an LMTP server delivering into st.
@@ -57,11 +62,15 @@ func New(st *store.Store, opts Options) *Server {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	s := &Server{st: st, opts: opts, log: lg.With("proto", "lmtp")}
+	s := &Server{st: st, opts: opts, log: lg.With("proto", "lmtp"), sessions: map[*session]struct{}{}}
 	s.smtp = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.smtp.LMTP = true
 	s.smtp.Domain = opts.Hostname
-	s.smtp.MaxMessageBytes = opts.MaxMessageSize
+	// go-smtp refuses a message of exactly MaxMessageBytes; the store's
+	// own limit (Ingest) is exact.
+	if opts.MaxMessageSize > 0 {
+		s.smtp.MaxMessageBytes = opts.MaxMessageSize + 1
+	}
 	s.smtp.MaxRecipients = opts.MaxRecipients
 	s.smtp.ReadTimeout = opts.CommandTimeout
 	s.smtp.WriteTimeout = time.Minute
@@ -78,10 +87,19 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end until ctx is done,
-// then closes them. A delivery whose DATA has been read finishes (or not)
-// before its connection closes: never half-way.
+// Shutdown stops accepting, closes idle sessions at once, refuses new
+// transactions (421) on the others, and waits for the deliveries under way
+// to finish until ctx is done, then closes what is left. A delivery either
+// commits or not: never half-way.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ss := range s.sessions {
+		if !ss.busy {
+			ss.conn.Close()
+		}
+	}
+	s.mu.Unlock()
 	err := s.smtp.Shutdown(ctx)
 	if err != nil {
 		s.smtp.Close()
@@ -105,16 +123,47 @@ type session struct {
 	id    uint64
 	from  string
 	rcpts []rcpt
+	busy  bool // inside a transaction (MAIL to the end of DATA); under s.mu
 }
+
+var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, conn: c, id: s.seq.Add(1)}, nil
+	ss := &session{s: s, conn: c, id: s.seq.Add(1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, errShuttingDown
+	}
+	s.sessions[ss] = struct{}{}
+	return ss, nil
 }
 
-func (ss *session) Reset()        { ss.from, ss.rcpts = "", nil }
-func (ss *session) Logout() error { return nil }
+func (ss *session) setBusy(b bool) {
+	ss.s.mu.Lock()
+	ss.busy = b
+	ss.s.mu.Unlock()
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.rcpts = "", nil
+	ss.setBusy(false)
+}
+
+func (ss *session) Logout() error {
+	ss.s.mu.Lock()
+	delete(ss.s.sessions, ss)
+	ss.s.mu.Unlock()
+	return nil
+}
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.closing {
+		return errShuttingDown
+	}
+	ss.busy = true
 	ss.from = from
 	return nil
 }

@@ -25,14 +25,15 @@ func dropPrivileges(cfg *config.Config, lg *slog.Logger) (int, error) {
 	if os.Geteuid() != 0 || uid == 0 {
 		return uid, nil
 	}
-	// The database and run directories wholly; the mail directory and
-	// ms-path themselves (the daemon writes every message file below them).
-	for _, dir := range []string{cfg.DatabaseHome(), cfg.RunDir()} {
+	// The database, run and mail directories wholly (only what another user
+	// owns is changed, so a store that ran as root before is taken over);
+	// ms-path itself.
+	for _, dir := range []string{cfg.DatabaseHome(), cfg.RunDir(), cfg.MailDir()} {
 		if err := chownTree(dir, uid, gid); err != nil {
 			return 0, fmt.Errorf("give %s to runtime user %s: %w", dir, cfg.RuntimeUser, err)
 		}
 	}
-	for _, dir := range []string{cfg.MSPath, cfg.MailDir(), filepath.Join(cfg.MailDir(), "tmp")} {
+	for _, dir := range []string{cfg.MSPath} {
 		if err := os.Lchown(dir, uid, gid); err != nil && !os.IsNotExist(err) {
 			return 0, fmt.Errorf("give %s to runtime user %s: %w", dir, cfg.RuntimeUser, err)
 		}
