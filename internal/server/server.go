@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/m-store/mstore/internal/admin"
+	"github.com/m-store/mstore/internal/auth"
 	"github.com/m-store/mstore/internal/blob"
 	"github.com/m-store/mstore/internal/config"
 	"github.com/m-store/mstore/internal/control"
@@ -86,11 +89,24 @@ func Run(ctx context.Context, cfg *config.Config, lg *slog.Logger, ready func())
 			return fmt.Errorf("start: %w", err)
 		}
 	}
+	certs, err := auth.LoadCerts(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	lmtpLn, err := listen(cfg.LMTPListen)
 	if err != nil {
 		return fmt.Errorf("start: LMTP: %w", err)
 	}
 	defer lmtpLn.Close()
+	protoLns, err := bindListeners(cfg, certs)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	defer func() {
+		for _, l := range protoLns {
+			l.ln.Close()
+		}
+	}()
 	if d.uid, err = dropPrivileges(cfg, lg); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -111,6 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *slog.Logger, ready func())
 		return fmt.Errorf("start: %w", err)
 	}
 	d.lmtp = lmtp.New(d.store, lmtp.Options{MaxMessageSize: cfg.MaxMessageSize, Logger: lg, Hostname: hostname()})
+	attachServers(protoLns, cfg, d.store, certs, lg)
 	d.ctl = &control.Server{Path: ControlSocket(cfg), Handle: d.handleControl, Logger: lg,
 		Allowed: func(uid uint32) bool { return uid == 0 || int(uid) == d.uid }}
 	if err := d.ctl.Listen(); err != nil {
@@ -143,7 +160,40 @@ func Run(ctx context.Context, cfg *config.Config, lg *slog.Logger, ready func())
 		defer wg.Done()
 		d.housekeeping(srvCtx)
 	}()
-	lg.Info("M-Store started", "pid", os.Getpid(), "lmtp", cfg.LMTPListen, "ms-path", cfg.MSPath)
+	for _, l := range protoLns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Serve(l.ln); err != nil {
+				lg.Error("listener failed", "proto", l.name, "err", err)
+			}
+		}()
+	}
+	// SIGHUP reloads the TLS certificate.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if certs == nil {
+					lg.Info("SIGHUP: no TLS certificate configured")
+				} else if err := certs.Reload(); err != nil {
+					lg.Error("SIGHUP: reload TLS certificate; keeping the old one", "err", err)
+				} else {
+					lg.Info("SIGHUP: TLS certificate reloaded")
+				}
+			case <-srvCtx.Done():
+				return
+			}
+		}
+	}()
+	args := []any{"pid", os.Getpid(), "lmtp", cfg.LMTPListen, "ms-path", cfg.MSPath}
+	for _, l := range protoLns {
+		args = append(args, l.name, l.ln.Addr().String())
+	}
+	lg.Info("M-Store started", args...)
 	if ready != nil {
 		ready()
 	}
@@ -152,9 +202,23 @@ func Run(ctx context.Context, cfg *config.Config, lg *slog.Logger, ready func())
 	lg.Info("M-Store stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
-	if err := d.lmtp.Shutdown(sctx); err != nil {
-		lg.Warn("LMTP sessions did not end in time; closed", "err", err)
+	servers := []protocolServer{d.lmtp}
+	for _, l := range protoLns {
+		if !slices.Contains(servers, l.srv) {
+			servers = append(servers, l.srv)
+		}
 	}
+	var swg sync.WaitGroup
+	for _, srv := range servers {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := srv.Shutdown(sctx); err != nil {
+				lg.Warn("sessions did not end in time; closed", "err", err)
+			}
+		}()
+	}
+	swg.Wait()
 	stopServing()
 	d.ctl.Close()
 	wg.Wait()
@@ -181,13 +245,18 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Error("checkpoint", "err", err)
 			}
 		case <-sweep.C:
-			st, err := d.blobs.Sweep(ctx, d.cfg.MailSweepGrace, func(id blob.ID) (bool, error) {
-				return d.store.Referenced(ctx, string(id))
+			grace := d.cfg.MailSweepGrace
+			st, err := d.blobs.Sweep(ctx, grace, func(id blob.ID) (bool, error) {
+				return d.store.Referenced(ctx, string(id), grace)
 			})
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("sweep message files", "err", err)
+				continue
 			} else if st.Removed > 0 {
 				d.log.Info("swept unreferenced message files", "removed", st.Removed, "bytes", st.RemovedBytes)
+			}
+			if _, err := d.store.PruneDropped(ctx, grace); err != nil && ctx.Err() == nil {
+				d.log.Error("prune dropped message references", "err", err)
 			}
 		}
 	}

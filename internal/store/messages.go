@@ -77,7 +77,10 @@ func (x *tx) addRef(in *Incoming) error {
 }
 
 // dropRef counts one message fewer referencing a file; with none left its
-// cache goes (the file itself is left to the sweep).
+// cache goes, and the reference record keeps the time of the last drop:
+// the sweep leaves the file alone for its grace period from then (a POP3
+// session still listing it, a restore of a backup taken before the
+// expunge).
 func (x *tx) dropRef(blob string) error {
 	refs := x.table(tBlobRefs)
 	key := []byte(blob)
@@ -89,9 +92,25 @@ func (x *tx) dropRef(blob string) error {
 		if err := x.table(tMsgCache).Delete(key); err != nil {
 			return err
 		}
-		return refs.Delete(key)
+		v := binary.AppendUvarint(nil, 0)
+		return refs.Put(key, binary.AppendVarint(v, x.s.now().Unix()))
 	}
 	return refs.Put(key, binary.AppendUvarint(nil, n-1))
+}
+
+// refState reads a reference record: the count, and for a count of 0 when
+// the last reference went.
+func refState(b []byte) (n uint64, dropped time.Time) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return 0, time.Time{}
+	}
+	if n == 0 {
+		if t, j := binary.Varint(b[k:]); j > 0 {
+			dropped = time.Unix(t, 0)
+		}
+	}
+	return n, dropped
 }
 
 // expunge removes the given UIDs (those present) from m and returns them.
@@ -298,14 +317,55 @@ func (s *Store) Cache(ctx context.Context, blob string) ([]byte, error) {
 	return c, err
 }
 
-// Referenced reports whether any message references a file (for the sweep).
-func (s *Store) Referenced(ctx context.Context, blob string) (bool, error) {
+// Referenced reports whether the sweep must keep a file: a message
+// references it, or the last one stopped referencing it less than grace
+// ago.
+func (s *Store) Referenced(ctx context.Context, blob string, grace time.Duration) (bool, error) {
 	var ok bool
 	err := s.view(ctx, func(x *tx) error {
-		ok = x.table(tBlobRefs).Get([]byte(blob)) != nil
+		b := x.table(tBlobRefs).Get([]byte(blob))
+		if b == nil {
+			return nil
+		}
+		n, dropped := refState(b)
+		ok = n > 0 || s.now().Sub(dropped) < grace
 		return nil
 	})
 	return ok, err
+}
+
+// PruneDropped forgets the reference records of files no message has
+// referenced for longer than grace (their files are the sweep's).
+func (s *Store) PruneDropped(ctx context.Context, grace time.Duration) (int, error) {
+	var stale [][]byte
+	err := s.view(ctx, func(x *tx) error {
+		return x.table(tBlobRefs).ForEach(nil, func(k, v []byte) (bool, error) {
+			if n, dropped := refState(v); n == 0 && s.now().Sub(dropped) >= grace {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return true, nil
+		})
+	})
+	if err != nil || len(stale) == 0 {
+		return 0, err
+	}
+	pruned := 0
+	err = s.update(ctx, func(x *tx) error {
+		pruned = 0
+		refs := x.table(tBlobRefs)
+		for _, k := range stale {
+			if b := refs.Get(k); b != nil {
+				if n, dropped := refState(b); n == 0 && s.now().Sub(dropped) >= grace {
+					if err := refs.Delete(k); err != nil {
+						return err
+					}
+					pruned++
+				}
+			}
+		}
+		return nil
+	})
+	return pruned, err
 }
 
 // StoreFlags changes the flags of the given messages and returns those

@@ -218,12 +218,23 @@ func TestDeliverFlagsExpungeCopy(t *testing.T) {
 	if a.UsedMessages != 2 || a.UsedBytes != 200 {
 		t.Fatalf("usage %d messages %d bytes", a.UsedMessages, a.UsedBytes)
 	}
-	// The file of message 2 (blob 1) is no longer referenced; blob 0 is (moved).
-	if ok, _ := s.Referenced(ctx, fmt.Sprintf("%064x", 1)); ok {
-		t.Fatal("expunged message's file still referenced")
+	// The file of message 2 (blob 1) is no longer referenced, but was a
+	// moment ago: the sweep keeps it for its grace period. Blob 0 is (moved).
+	b1 := fmt.Sprintf("%064x", 1)
+	if ok, _ := s.Referenced(ctx, b1, 0); ok {
+		t.Fatal("expunged message's file referenced with no grace")
 	}
-	if ok, _ := s.Referenced(ctx, fmt.Sprintf("%064x", 0)); !ok {
+	if ok, _ := s.Referenced(ctx, b1, time.Hour); !ok {
+		t.Fatal("expunged message's file not kept for the grace period after its expunge")
+	}
+	if ok, _ := s.Referenced(ctx, fmt.Sprintf("%064x", 0), 0); !ok {
 		t.Fatal("moved message's file not referenced")
+	}
+	if n, err := s.PruneDropped(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("PruneDropped(1h) = %d, %v", n, err)
+	}
+	if n, err := s.PruneDropped(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("PruneDropped(0) = %d, %v", n, err)
 	}
 }
 

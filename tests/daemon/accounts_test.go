@@ -206,7 +206,9 @@ func TestAccounts(t *testing.T) {
 		{spaceAccounts, "accounts", 4}, {spaceAccountIDs, "account ids", 4},
 		{spaceMailboxes, "mailboxes (one INBOX each)", 4}, {spaceMailboxIDs, "mailbox ids", 4},
 		{spaceMessages, "messages (erin's copy of X)", 1}, {spaceSubscriptions, "subscriptions", 4},
-		{spaceBlobRefs, "message file references (X)", 1}, {spaceMsgCache, "parsed-message caches (X)", 1},
+		// X referenced; Y's and Z's records stay with the time their last
+		// reference went, so that the sweep keeps the files for its grace.
+		{spaceBlobRefs, "message file references (X live, Y and Z dropped)", 3}, {spaceMsgCache, "parsed-message caches (X)", 1},
 	} {
 		if recs[c.space] != c.want {
 			t.Errorf("%s table, %s (%q keys): %d records, want %d", mailTable, c.what, c.space, recs[c.space], c.want)
@@ -250,7 +252,9 @@ func TestAccounts(t *testing.T) {
 			msg  []byte
 			want bool
 		}{{"X (erin has it)", msgX, true}, {"Y (dave's only)", msgY, false}, {"Z (bob's only)", msgZ, false}} {
-			ref, err := st.Referenced(ctx, blobID(c.msg))
+			// Grace 0: whether a message references it now (the sweep
+			// keeps a file for its grace period after the last reference).
+			ref, err := st.Referenced(ctx, blobID(c.msg), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

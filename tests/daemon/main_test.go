@@ -256,6 +256,8 @@ type daemon struct {
 	conf   string
 	msPath string
 	addr   string // LMTP, 127.0.0.1:port
+	pop3   string // POP3, 127.0.0.1:port
+	imap   string // IMAP, 127.0.0.1:port
 	user   string // runtime-user
 }
 
@@ -279,8 +281,10 @@ func newDaemon(t testing.TB, o daemonOptions) *daemon {
 		d.user = runUser(t)
 	}
 	d.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	conf := fmt.Sprintf("# test configuration\nms-path = %s\nruntime-user = %s\nlmtp-listen = %s\npassword-hash-cost = 4\nlog-file-size = 1M\n",
-		d.msPath, d.user, d.addr)
+	d.pop3 = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.imap = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	conf := fmt.Sprintf("# test configuration\nms-path = %s\nruntime-user = %s\nlmtp-listen = %s\npop3-listen = %s\nimap-listen = %s\npassword-hash-cost = 4\nlog-file-size = 1M\n",
+		d.msPath, d.user, d.addr, d.pop3, d.imap)
 	for _, l := range o.extra {
 		conf += l + "\n"
 	}
