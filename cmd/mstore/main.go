@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -178,15 +179,24 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	m["msdb_test"] = c
 
 	var rec admin.RecoverOptions
-	c = tool("msdb_recover [-cv] [-f config]", "Bring the database to a consistent state after a failure", noArgs,
+	var until string
+	c = tool("msdb_recover [-cv] [-t [[CC]YY]MMDDhhmm[.SS]] [-f config]", "Bring the database to a consistent state after a failure", noArgs,
 		func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
 			if err := refuseLive(cfg, "msdb_recover"); err != nil {
 				return err
+			}
+			if until != "" {
+				t, err := admin.ParseRecoveryTime(until, time.Now())
+				if err != nil {
+					return usageError{fmt.Errorf("-t: %w", err)}
+				}
+				rec.Until = t
 			}
 			return admin.Recover(cmd.Context(), cfg, rec, tio)
 		})
 	c.Flags().BoolVarP(&rec.Catastrophic, "catastrophic", "c", false, "catastrophic recovery: tables restored from a backup, replayed through every log since")
 	c.Flags().BoolVarP(&rec.Verbose, "verbose", "v", false, "show what recovery does, with progress")
+	c.Flags().StringVarP(&until, "time", "t", "", "with -c: recover to this time (local), [[CC]YY]MMDDhhmm[.SS]")
 	m["msdb_recover"] = c
 
 	var ckptVerbose bool

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/m-store/mstore/internal/config"
@@ -27,6 +29,7 @@ type IO struct {
 // OpenOptions say how a tool opens the environment.
 type OpenOptions struct {
 	Catastrophic bool
+	Until        time.Time
 	Progress     func(msdb.Progress)
 	MustExist    bool
 }
@@ -38,6 +41,7 @@ func Open(ctx context.Context, cfg *config.Config, o OpenOptions) (*msdb.Env, er
 		LogFileSize:  cfg.LogFileSize,
 		Logger:       slog.Default(),
 		Catastrophic: o.Catastrophic,
+		Until:        o.Until,
 		Progress:     o.Progress,
 		MustExist:    o.MustExist,
 	})
@@ -58,8 +62,47 @@ func withEnv(ctx context.Context, cfg *config.Config, o OpenOptions, fn func(*ms
 
 // RecoverOptions are msdb_recover's flags.
 type RecoverOptions struct {
-	Catastrophic bool // -c
-	Verbose      bool // -v
+	Catastrophic bool      // -c
+	Verbose      bool      // -v
+	Until        time.Time // -t: point in time (with -c)
+}
+
+// ParseRecoveryTime reads db_recover's -t form, [[CC]YY]MMDDhhmm[.SS], in
+// local time; a missing century or year is the current one.
+func ParseRecoveryTime(s string, now time.Time) (time.Time, error) {
+	bad := fmt.Errorf("bad time %q: want [[CC]YY]MMDDhhmm[.SS]", s)
+	main, secs, hasSecs := strings.Cut(s, ".")
+	for _, c := range main + secs {
+		if c < '0' || c > '9' {
+			return time.Time{}, bad
+		}
+	}
+	year := now.Year()
+	switch len(main) {
+	case 8:
+	case 10:
+		yy, _ := strconv.Atoi(main[:2])
+		year = year/100*100 + yy
+		main = main[2:]
+	case 12:
+		year, _ = strconv.Atoi(main[:4])
+		main = main[4:]
+	default:
+		return time.Time{}, bad
+	}
+	num := func(i int) int { n, _ := strconv.Atoi(main[i : i+2]); return n }
+	sec := 0
+	if hasSecs {
+		if len(secs) != 2 {
+			return time.Time{}, bad
+		}
+		sec, _ = strconv.Atoi(secs)
+	}
+	t := time.Date(year, time.Month(num(0)), num(2), num(4), num(6), sec, 0, now.Location())
+	if t.Month() != time.Month(num(0)) || t.Day() != num(2) || t.Hour() != num(4) || t.Minute() != num(6) || t.Second() != sec {
+		return time.Time{}, fmt.Errorf("bad time %q: no such date or time", s)
+	}
+	return t, nil
 }
 
 // Recover runs recovery (msdb_recover, msdb_test -r) and closes the
@@ -69,7 +112,10 @@ func Recover(ctx context.Context, cfg *config.Config, o RecoverOptions, tio IO) 
 	if o.Verbose {
 		bar = replayBar(tio.Err, tio.Terminal)
 	}
-	oo := OpenOptions{Catastrophic: o.Catastrophic, MustExist: o.Catastrophic}
+	if !o.Until.IsZero() && !o.Catastrophic {
+		return errors.New("-t (point in time) goes with -c: it recovers a restored backup")
+	}
+	oo := OpenOptions{Catastrophic: o.Catastrophic, MustExist: o.Catastrophic, Until: o.Until}
 	if bar != nil {
 		oo.Progress = bar.update
 	}
@@ -108,6 +154,12 @@ func reportRecovery(tio IO, rep *msdb.RecoveryReport, verbose bool) {
 	if rep.TornTail != nil {
 		fmt.Fprintf(tio.Err, "msdb_recover: cut a torn tail of %d bytes from %s at LSN %v (a group of transactions whose write was cut short by the crash; none of them was acknowledged)\n",
 			rep.TornTail.Bytes, rep.TornTail.File, rep.TornTail.At)
+	}
+	if !rep.CutAt.IsZero() {
+		fmt.Fprintf(tio.Err, "msdb_recover: point-in-time recovery: the last transaction kept is %d, committed %s; the log was cut at LSN %v and %d later log files removed\n",
+			rep.LastTxID, rep.LastTime.Local().Format("2006-01-02 15:04:05.000 MST"), rep.CutAt, len(rep.RemovedLogs))
+	} else if rep.Catastrophic && rep.LastTxID != 0 {
+		fmt.Fprintf(tio.Err, "msdb_recover: recovered through transaction %d, committed %s\n", rep.LastTxID, rep.LastTime.Local().Format("2006-01-02 15:04:05.000 MST"))
 	}
 	if rep.NewLog {
 		fmt.Fprintf(tio.Err, "msdb_recover: there were no log files; the tables had been closed cleanly, so a new log was started\n")

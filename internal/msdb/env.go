@@ -41,6 +41,10 @@ type Options struct {
 	// file present is verified, and every one from the tables' LSN on must
 	// be there.
 	Catastrophic bool
+	// Until, with Catastrophic, is point-in-time recovery: only
+	// transactions committed at or before it are applied, and the log after
+	// the last of them is cut off (the later history is discarded).
+	Until time.Time
 	// Progress, when set, is called during recovery's replay.
 	Progress func(Progress)
 	// MustExist refuses to create a new environment where there is none.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/m-store/mstore/internal/msdb/wal"
 )
@@ -466,5 +467,64 @@ func TestArchiveAndHold(t *testing.T) {
 	probs, err := e.Verify(ctx)
 	if err != nil || len(probs) != 0 {
 		t.Fatalf("Verify = %v, %v", probs, err)
+	}
+}
+
+// TestPointInTimeRecovery restores tables copied before two batches and
+// recovers to a moment between them: the first batch is there, the second
+// is not, and the log after it is gone for good.
+func TestPointInTimeRecovery(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir)
+	ctx := context.Background()
+	if err := e.CreateTable(ctx, "a", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	snap := t.TempDir()
+	if _, err := e.HotCopy(ctx, snap, filepath.Join(snap, "logs")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		put(t, e, "a", fmt.Sprintf("before%04d", i), strings.Repeat("v", 200))
+	}
+	until := time.Now()
+	for i := range 500 {
+		put(t, e, "a", fmt.Sprintf("after%04d", i), strings.Repeat("w", 200))
+	}
+	e.crash()
+	for _, f := range []string{"a.db", "catalog.db"} {
+		b, err := os.ReadFile(filepath.Join(snap, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, DataDirName, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(ctx, Options{Home: dir, Until: until}); err == nil {
+		t.Fatal("point-in-time recovery without Catastrophic accepted")
+	}
+	e = openTest(t, dir, func(o *Options) { o.Catastrophic = true; o.Until = until })
+	r := e.Recovery()
+	if r.CutAt.IsZero() || r.LastTime.After(until) {
+		t.Fatalf("report %+v", r)
+	}
+	if _, ok := get(t, e, "a", "before0499"); !ok {
+		t.Fatal("a transaction before the point in time is missing")
+	}
+	if _, ok := get(t, e, "a", "after0000"); ok {
+		t.Fatal("a transaction after the point in time was applied")
+	}
+	put(t, e, "a", "new", "1")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, dir)
+	defer e.Close()
+	if _, ok := get(t, e, "a", "after0000"); ok {
+		t.Fatal("the cut-off history came back on the next recovery")
+	}
+	if v, _ := get(t, e, "a", "new"); v != "1" {
+		t.Fatal("a transaction after point-in-time recovery is missing")
 	}
 }

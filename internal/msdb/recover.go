@@ -37,6 +37,11 @@ type RecoveryReport struct {
 	LastTime     time.Time // commit time of the last transaction in the log
 	Interrupted  bool
 	Duration     time.Duration
+	// Point-in-time recovery (Options.Until): the log was cut at CutAt, the
+	// first record committed after Until; LastTxID and LastTime are those of
+	// the last transaction kept; RemovedLogs are the later files removed.
+	CutAt       wal.LSN
+	RemovedLogs []string
 }
 
 // ErrInterrupted is returned by Open when recovery was stopped by its context.
@@ -147,9 +152,38 @@ func (e *Env) recover(ctx context.Context) (*RecoveryReport, error) {
 	rep.FirstLog, rep.LastLog = need, last
 
 	// Pass 1: verify everything before changing anything.
+	if !e.opts.Until.IsZero() && !e.opts.Catastrophic {
+		return rep, errors.New("point-in-time recovery is catastrophic recovery of a restored backup: use it with -c")
+	}
 	end, torn, err := e.verifyLog(logNums, need, minLSN, listed, rep)
 	if err != nil {
 		return rep, err
+	}
+	if !rep.CutAt.IsZero() {
+		// Point in time: the log ends before the first later transaction.
+		end, torn = rep.CutAt, nil
+		for _, t := range all {
+			if !t.LSN().Less(end) {
+				return rep, fmt.Errorf("table file %s is at LSN %v, after the recovery time (the first later transaction is at %v): restore a backup taken before %s", t.path, t.LSN(), end, e.opts.Until.Format(time.RFC3339))
+			}
+		}
+		if err := wal.CutTail(e.logDir, end); err != nil {
+			return rep, err
+		}
+		for _, n := range logNums {
+			if n > end.File {
+				p := filepath.Join(e.logDir, wal.FileName(n))
+				if err := os.Remove(p); err != nil {
+					return rep, fmt.Errorf("point-in-time recovery: %w", err)
+				}
+				rep.RemovedLogs = append(rep.RemovedLogs, p)
+			}
+		}
+		if err := wal.SyncDir(e.logDir); err != nil {
+			return rep, err
+		}
+		last = end.File
+		e.log.Warn("point-in-time recovery: cut the log", "at", end.String(), "until", e.opts.Until, "removed", len(rep.RemovedLogs))
 	}
 	for _, t := range all {
 		if end.Less(t.LSN()) {
@@ -310,10 +344,17 @@ func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[str
 			return end, nil, fmt.Errorf("log file %s belongs to another environment (id %v; this one is %v)", filepath.Join(e.logDir, wal.FileName(n)), h.Env, e.id)
 		}
 		fe, err := wal.ReadFile(e.logDir, n, 0, func(r *wal.Record) error {
-			rep.LastTxID, rep.LastTime = max(rep.LastTxID, r.TxID), r.Time
 			if _, ok := tableAt[r.LSN]; ok {
 				tableAt[r.LSN] = true
 			}
+			if !rep.CutAt.IsZero() {
+				return nil // past the point in time: verified, not applied
+			}
+			if !e.opts.Until.IsZero() && r.Time.After(e.opts.Until) && from.Less(r.LSN) {
+				rep.CutAt = r.LSN
+				return nil
+			}
+			rep.LastTxID, rep.LastTime = max(rep.LastTxID, r.TxID), r.Time
 			if !from.Less(r.LSN) {
 				return nil
 			}
@@ -330,8 +371,12 @@ func (e *Env) verifyLog(nums []uint32, need uint32, from wal.LSN, listed map[str
 		if err != nil {
 			return end, nil, fmt.Errorf("verify log: %w", err)
 		}
-		if prevNum != 0 && prevNum == n-1 && fe.Header.PrevEnd != prevEnd {
+		if prevNum != 0 && prevNum == n-1 && fe.Header.PrevEnd != prevEnd && rep.CutAt.IsZero() {
 			return end, nil, fmt.Errorf("log file %s says %s ended at %v, but its records end at %v: %s is damaged or not the original", wal.FileName(n), wal.FileName(n-1), fe.Header.PrevEnd, prevEnd, wal.FileName(n-1))
+		}
+		if fe.Damage != nil && !rep.CutAt.IsZero() && rep.CutAt.Less(fe.Damage.At) {
+			// Damage past the point in time is cut off with the rest.
+			fe.Damage = nil
 		}
 		if fe.Damage != nil {
 			if n != last || !fe.Damage.Torn {
