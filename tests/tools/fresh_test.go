@@ -74,7 +74,7 @@ func TestFresh(t *testing.T) {
 		{[]string{"msdb_test", "-x"}, "usage: msdb_test [-lrv] [-f config]"},
 		{[]string{"msdb_test", "-lvq"}, "usage: msdb_test [-lrv] [-f config]"},
 		{[]string{"msdb_test", "extra"}, "usage: msdb_test [-lrv] [-f config]"},
-		{[]string{"msdb_recover", "-z"}, "usage: msdb_recover [-cv] [-f config]"},
+		{[]string{"msdb_recover", "-z"}, "usage: msdb_recover [-cv] [-t [[CC]YY]MMDDhhmm[.SS]] [-f config]"},
 		{[]string{"msdb_archive", "-q"}, "usage: msdb_archive [-adlsv] [-f config]"},
 		{[]string{"msdb_load", "-n", "0", "t"}, "usage: msdb_load"},
 		{[]string{"msdb_printlog", "-b", "nonsense"}, "usage: msdb_printlog"},
