@@ -7,13 +7,18 @@ package message
 //   - a mailbox with no local part gets Mailbox "MISSING_MAILBOX", one with
 //     no domain gets Host "MISSING_DOMAIN" ("To: undisclosed" becomes
 //     (NIL NIL "undisclosed" "MISSING_DOMAIN"));
-//   - an angle address that cannot be parsed ("Name <a@b@c>", "<>") gets
-//     Host "SYNTAX_ERROR", and a bad source route ADL "INVALID_ROUTE";
+//   - an angle address that cannot be parsed ("Name <a@b@c>", "Name <x@")
+//     gets Host "SYNTAX_ERROR", "<>" gets both placeholders, and a bad
+//     source route ADL "INVALID_ROUTE";
 //   - a display name is the phrase with quotes and comments removed and
-//     words joined by one space; an addr-spec's trailing comment
-//     ("a@b (Name)") becomes its name;
+//     words joined by one space, then cleaned for humans (see forHumans);
+//     an addr-spec's comment ("a@b (Name)") becomes its name; words with
+//     no address ("just some words") are a name with both placeholders;
+//   - dots are taken as they come in a local part ("foo.@docomo.ne.jp",
+//     in real use) but a domain with an empty label ("a@b.", "a@b..c") is
+//     MISSING_DOMAIN;
 //   - a group is parsed into start marker, members, end marker even when
-//     its closing ';' is missing.
+//     its closing ';' is missing; a broken member does not end the group.
 //
 // Unlike Dovecot, empty list elements ("a@b,,c@d", allowed by obs-addr-list)
 // are skipped, and after an element with trailing garbage ("a@b junk, c@d")
@@ -33,6 +38,9 @@ type addrParser struct {
 	cur     Address
 	invalid bool // the current address has a syntax error
 	list    []Address
+	// reserve is the room kept under MaxAddresses for the end marker of
+	// an open group, so that a list cut at the limit stays balanced.
+	reserve int
 }
 
 // appendAddressList parses an unfolded address header value and appends
@@ -47,7 +55,7 @@ func appendAddressList(list []Address, v []byte) []Address {
 }
 
 func (p *addrParser) add() {
-	if len(p.list) < MaxAddresses {
+	if len(p.list) < MaxAddresses-p.reserve {
 		a := p.cur
 		if a.Name.Valid {
 			a.Name.Value = forHumans(a.Name.Value)
@@ -80,7 +88,7 @@ func (p *addrParser) localPart() int {
 	if p.l.s[p.l.i] == '"' {
 		ret = p.l.quoted(&p.buf)
 	} else {
-		ret = p.l.dotAtom(&p.buf)
+		ret = p.l.localDotAtom(&p.buf)
 	}
 	if ret < 0 {
 		return lexErr
@@ -240,7 +248,13 @@ func (p *addrParser) group() int {
 	p.l.i++
 	ret := p.l.skipCFWS()
 	p.cur.Mailbox = nstr(string(p.buf))
-	p.add()
+	started := len(p.list) < MaxAddresses-1
+	if started {
+		p.add()
+		p.reserve = 1
+	} else {
+		p.cur = Address{} // no room for the group: its members may not fit either
+	}
 
 	if ret > 0 && p.l.s[p.l.i] != ';' {
 		for {
@@ -265,7 +279,11 @@ func (p *addrParser) group() int {
 			ret = lexErr
 		}
 	}
-	p.add() // end of group
+	p.reserve = 0
+	if started {
+		p.add() // end of group
+	}
+	p.cur, p.invalid = Address{}, false
 	if ret == lexEnd {
 		return lexEnd
 	}

@@ -26,9 +26,16 @@ var addressTests = []struct {
 	{"Jörg Müller <jm@bücher.example>", `(("Jörg Müller" NIL "jm" "bücher.example"))`},
 	{`"john doe"@example.org`, `((NIL NIL "john doe" "example.org"))`},
 	{"user@[192.0.2.1]", `((NIL NIL "user" "[192.0.2.1]"))`},
-	// RFC 5322 obs-local-part and obs-domain allow CFWS around dots
-	// (Dovecot 2.3 does not).
-	{"first . last @ example . org", `((NIL NIL "first.last" "example.org"))`},
+	{"user @ example . org", `((NIL NIL "user" "example.org"))`},
+	{"first . last @ example.org", `(("first. last" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))`},
+	// Dots: lenient in the local part, strict in the domain (Dovecot).
+	{"foo.@docomo.ne.jp", `((NIL NIL "foo." "docomo.ne.jp"))`},
+	{".a@b", `((NIL NIL ".a" "b"))`},
+	{"foo..bar@x.example", `((NIL NIL "foo..bar" "x.example"))`},
+	{"y@example.", `((NIL NIL "y" "MISSING_DOMAIN"))`},
+	{"y@example..com", `((NIL NIL "y" "MISSING_DOMAIN"))`},
+	{"a@.b", `((NIL NIL "a" "MISSING_DOMAIN"))`},
+	{"a@b. (comment)", `(("comment" NIL "a" "MISSING_DOMAIN"))`},
 	{"<@a.example,@b.example:user@c.example>", `((NIL "@a.example,@b.example" "user" "c.example"))`},
 	// Groups.
 	{"undisclosed-recipients:;", `((NIL NIL "undisclosed-recipients" NIL) (NIL NIL NIL NIL))`},
@@ -66,11 +73,10 @@ var addressTests = []struct {
 }
 
 var addressDiffers = map[string]bool{
-	"first . last @ example . org": true,
-	"a@b junk, c@d":                true,
-	"a@b,, ,c@d,":                  true,
-	"Name <a@b@c>, d@e":            true,
-	",,,":                          true,
+	"a@b junk, c@d":     true,
+	"a@b,, ,c@d,":       true,
+	"Name <a@b@c>, d@e": true,
+	",,,":               true,
 }
 
 func TestAddressList(t *testing.T) {

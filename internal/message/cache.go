@@ -21,8 +21,13 @@ const (
 	MaxParts = 10000
 
 	// MaxAddresses is the most entries (addresses and group markers) one
-	// address header contributes to an envelope; the rest are dropped.
+	// address header contributes to an envelope, and the most
+	// Content-Language tags one part records; the rest are dropped.
 	MaxAddresses = 10000
+
+	// MaxParams is the most parameters one Content-Type or
+	// Content-Disposition records; the rest are dropped.
+	MaxParams = 1000
 )
 
 // Errors returned by Section and Part. They are wrapped with the section
@@ -178,7 +183,9 @@ type Part struct {
 
 	// BinarySize is the size of the body once its Content-Transfer-Encoding
 	// is removed (IMAP BINARY.SIZE), computed with AppendDecoded's rules;
-	// -1 when the encoding is unknown.
+	// -1 when the encoding is unknown. For a multipart or message/rfc822
+	// part (whose encoding should be an identity) it is the body size, or
+	// -1 when the encoding is not an identity.
 	BinarySize int64
 
 	// Parts are the children of a multipart part (never empty for one).

@@ -444,6 +444,8 @@ x
 	msgs = append(msgs,
 		testMsg{name: "tabs", text: "From: a@example.com\nSubject: tab\there\n\tand folded with tab\n  and two spaces\nContent-Description: d\tesc\nMIME-Version: 1.0\n\nx\n"},
 		testMsg{name: "multipart-no-subtype", text: "From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart; boundary=q\n\n--q\n\nx\n--q--\n"},
+		testMsg{name: "delimiter-cut-at-end", text: "From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=e\n\n--e\n\nonly part\n--e"},
+		testMsg{name: "delimiter-at-end", text: "From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=e\n\n--e\n\nfirst part\n--e\n"},
 		testMsg{name: "deep-nesting", text: deepNesting(MaxDepth + 6)},
 	)
 	return msgs

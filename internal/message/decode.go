@@ -69,11 +69,49 @@ func binarySize(encoding string, body []byte) int64 {
 	case encBase64:
 		decodeBase64(&o, body)
 	case encQP:
-		decodeQP(&o, body)
+		return qpSize(body)
 	default:
 		return -1
 	}
 	return o.n
+}
+
+// qpSize is len(decodeQP(body)) without decoding.
+func qpSize(body []byte) int64 {
+	var n int64
+	for len(body) > 0 {
+		end, next := len(body), len(body)
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			end, next = i, i+1
+			if i > 0 && body[i-1] == '\r' {
+				end = i - 1
+			}
+		}
+		line, nl := body[:end], next-end
+		body = body[next:]
+		for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+			line = line[:len(line)-1]
+		}
+		if len(line) > 0 && line[len(line)-1] == '=' {
+			line, nl = line[:len(line)-1], 0 // soft break
+		}
+		n += int64(len(line) + nl)
+		for i := bytes.IndexByte(line, '='); i >= 0; {
+			if i+2 < len(line) {
+				if _, ok := unhex(line[i+1]); ok {
+					if _, ok := unhex(line[i+2]); ok {
+						n -= 2
+						line = line[i+3:]
+						i = bytes.IndexByte(line, '=')
+						continue
+					}
+				}
+			}
+			line = line[i+1:]
+			i = bytes.IndexByte(line, '=')
+		}
+	}
+	return n
 }
 
 // sink either appends or only counts.

@@ -103,3 +103,25 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// TestBinarySizeMatchesDecoding checks the counting paths against the
+// decoders on junk made of the characters that matter.
+func TestBinarySizeMatchesDecoding(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	const alphabet = "=A3f0 \t\r\nxZ+/"
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, rng.Intn(40))
+		for j := range b {
+			b[j] = alphabet[rng.Intn(len(alphabet))]
+		}
+		for _, enc := range []string{"base64", "quoted-printable", "7bit"} {
+			dec, err := AppendDecoded(nil, enc, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := binarySize(enc, b); n != int64(len(dec)) {
+				t.Fatalf("%s %q: binarySize %d, decoded %d octets", enc, b, n, len(dec))
+			}
+		}
+	}
+}

@@ -1,9 +1,9 @@
 // Package message parses a stored RFC 5322 / MIME message once, at
 // delivery, into a compact cache record, so that IMAP FETCH of ENVELOPE,
 // BODY, BODYSTRUCTURE, RFC822.SIZE, BODY[HEADER], BODY[HEADER.FIELDS …],
-// BINARY.SIZE and header SEARCH keys is answered without opening the
+// BINARY.SIZE and the header SEARCH keys is answered without opening the
 // message file, and every other BODY[section] or BINARY[section] is one read
-// of a known byte range.
+// of a known octet range of it.
 //
 // # What is cached
 //
@@ -11,77 +11,113 @@
 //
 //   - Size: RFC822.SIZE, the octets as stored;
 //   - RawHeader: the raw top-level header block (BODY[HEADER], and the
-//     source of HeaderFields for HEADER.FIELDS[.NOT] and Header for SEARCH);
-//   - Date: the Date: field parsed, for SEARCH SENTON and friends;
-//   - Envelope: the ENVELOPE, with raw (not RFC 2047-decoded) values;
+//     source of HeaderFields for HEADER.FIELDS[.NOT] and of Header for
+//     SEARCH HEADER/FROM/SUBJECT/…);
+//   - Date: the Date: field parsed, for SEARCH SENTON/SENTBEFORE/SENTSINCE;
+//   - Envelope: the ENVELOPE (RFC 3501 7.4.2, RFC 9051 7.5.2);
 //   - Body: the tree of MIME parts, each with every BODYSTRUCTURE field
 //     (type, subtype and parameters as sent, Content-ID, -Description,
-//     -Transfer-Encoding, -MD5, -Disposition with parameters, -Language,
-//     -Location, size, line count, and for message/rfc822 the encapsulated
-//     message's envelope and structure), the size of its decoded body
-//     (BINARY.SIZE) and its offsets in the raw message: header start, body
-//     start, body end.
+//     -Transfer-Encoding, -MD5, -Disposition with its parameters, -Language,
+//     -Location, body size, line count, and for message/rfc822 and
+//     message/global the encapsulated message's envelope and structure),
+//     the size of its decoded body (BINARY.SIZE) and its offsets in the raw
+//     message: header start, body start, body end.
 //
-// Section maps an IMAP section (part number plus HEADER, TEXT, MIME, …) to
-// the octet range to copy from the file, following RFC 3501 section 6.4.5:
-// a non-multipart message has the single part 1 (its body), and the parts of
-// a message/rfc822 part are those of the message it holds.
+// Section maps an IMAP section (part number, then HEADER, TEXT, MIME, …) to
+// the octet range to copy from the file, with RFC 3501 section 6.4.5's
+// numbering: a non-multipart message has the single part 1 (its body), and
+// the parts of a message/rfc822 part are those of the message it holds.
+//
+// # Whose answers
+//
+// Where the RFCs leave a choice, the cache gives the answers Dovecot 2.3
+// gives, so clients see what they already see from the most common IMAP
+// server: dovecot_test.go compares every FETCH item for the test corpus and
+// thousands of generated, partly damaged messages with a real Dovecot, and
+// lists the few deliberate differences (see "Malformed input" below).
+// In short: values are raw (RFC 2047 encoded-words are left for the client
+// to decode); Subject and display names are cleaned as Dovecot cleans them
+// (line ends and tabs become spaces, runs of spaces one space, no space at
+// the ends); other strings are unfolded, with the white space at their
+// start removed and at their end kept; NUL becomes U+FFFD; a text/* part
+// without charset gets charset=us-ascii (RFC 2046's default) added to its
+// parameters; Content-Transfer-Encoding defaults to "7bit" in lower case.
 //
 // # Line ends
 //
 // The store keeps CRLF line ends and the parser expects them, but it takes
-// bare LF everywhere a CRLF may be (header ends, folding, boundaries).
-// Offsets and sizes are always of the stored octets as they are: a message
-// with LF line ends has a smaller RFC822.SIZE and every range stays
-// consistent with it. Line counts count LF octets.
+// a bare LF everywhere a CRLF may be (the end of the header, folding,
+// boundaries). Offsets and sizes are always of the stored octets as they
+// are: a message stored with LF line ends has a smaller RFC822.SIZE than
+// Dovecot would report (it counts CRs it would add), and every range stays
+// consistent with the file. Line counts count LF octets.
 //
 // # Malformed input
 //
 // Parse never fails and never rejects a message: real mail is messy, and a
 // delivery must not bounce on a bad header. What broken input becomes:
 //
-//   - no empty line after the header: the whole message is header, the body
-//     is empty;
-//   - a header line without ':' stays in the header with no name (Dovecot);
-//   - no Content-Type, or one without a usable type: text/plain;
-//     charset=us-ascii (message/rfc822 inside multipart/digest); a type
-//     without subtype gets "plain" for text, "mixed" for multipart
-//     (RFC 2046), "unknown" otherwise; an explicit text/* without charset
-//     keeps its parameters as sent; MIME-Version is not required;
-//   - parameters are as sent (names' case kept, order kept, quotes removed);
-//     malformed parameters are skipped up to the next ';'; an unquoted value
-//     runs to the next ';' or white space; RFC 2231 continuations are joined
-//     as Dovecot joins them;
-//   - multipart without boundary: an opaque single part keeping its type
-//     (Dovecot); a multipart with no part at all (no delimiter, or the header
-//     cut short): one empty text/plain part stands for the missing ones, as
-//     IMAP needs at least one; a missing close delimiter is closed by the
-//     next outer boundary or the end of the message; boundaries match by
-//     prefix, longest first (RFC 2046, Dovecot); a header cut short by a
-//     boundary line ends there with an empty body;
-//   - Content-Transfer-Encoding that is not a single token: 7bit;
-//   - first occurrence wins for every field that the envelope or the body
-//     structure reads;
-//   - addresses: see address.go; in short Dovecot's MISSING_MAILBOX,
-//     MISSING_DOMAIN, SYNTAX_ERROR and INVALID_ROUTE placeholders, groups
-//     kept, empty elements skipped, parsing resumed after garbage;
-//   - deeper than MaxDepth, or past MaxParts parts: the multipart or
-//     message/rfc822 part is flattened into an opaque
-//     application/octet-stream part (type relabelled, so that no client
-//     expects children or an envelope); parts past MaxParts are not
-//     recorded.
+//   - no empty line after the header: the whole message is header and the
+//     body is empty; a header line without ':' stays in the header with no
+//     field name (Dovecot): HEADER.FIELDS never matches it, HEADER.FIELDS.NOT
+//     always returns it;
+//   - repeated fields: the first Subject, Date, Message-ID, In-Reply-To and
+//     Content-* field counts (Dovecot takes the last Subject, Date, …);
+//     repeated address fields are joined into one list (Dovecot);
+//   - addresses (see address.go): Dovecot's MISSING_MAILBOX, MISSING_DOMAIN,
+//     SYNTAX_ERROR and INVALID_ROUTE placeholders; but where Dovecot drops
+//     the rest of a list after a malformed element, parsing resumes at the
+//     next comma, and empty elements are skipped (Dovecot reports each as
+//     MISSING_MAILBOX);
+//   - no Content-Type, or one without a type: text/plain;
+//     charset=us-ascii (message/rfc822 inside multipart/digest; Dovecot
+//     sends ("" "") for an empty or typeless field); a type without subtype
+//     gets "plain" for text, "mixed" for multipart (RFC 2046 5.1.3), and
+//     "unknown" otherwise (Dovecot sends ""); MIME-Version is not required;
+//   - parameters: names as sent, values unquoted, in order, except that
+//     RFC 2231 parameters come last, their continuations joined, as Dovecot
+//     does; a parameter with an unterminated quoted value is dropped; junk
+//     is skipped up to the next ';' (Dovecot drops every later parameter);
+//     an unquoted value runs to the next ';' or white space, so the invalid
+//     but common boundary=----=_Part_1 keeps its whole value (Dovecot stops
+//     at the first '=', '/' or '?');
+//   - a Content-Transfer-Encoding that is not a single token: 7bit;
+//   - multipart: a boundary matches a line by prefix, the longest open one
+//     winning (RFC 2046, Dovecot); a part whose close delimiter is missing
+//     is closed by the next outer delimiter or the end of the message; a
+//     multipart without boundary, or without any part, gets one empty
+//     text/plain part (IMAP needs one; Dovecot does the same); a header cut
+//     short by a delimiter line ends there, with an empty body;
+//   - the line end before a delimiter belongs to the delimiter (RFC 2046),
+//     except one already taken: a close delimiter keeps its own line end in
+//     its multipart even when the next delimiter follows at once, and the
+//     empty line ending a header goes to a delimiter right after it (the
+//     header then has no empty line); both are Dovecot's rules;
+//   - deeper than MaxDepth, or past MaxParts parts, a multipart or
+//     message/rfc822 part is not descended into: it becomes an opaque part
+//     relabelled application/octet-stream (its parameters kept), so that no
+//     client expects children or an envelope, and parts past MaxParts are
+//     not recorded; past MaxAddresses and MaxParams, addresses and
+//     parameters are dropped;
+//   - BINARY decoding is lenient (see decode.go): broken base64 and
+//     quoted-printable decode as well as they can (Dovecot refuses them, and
+//     8-bit data in a part said to be 7bit).
 //
 // # Encoding
 //
 // MarshalBinary writes a versioned, compact record; UnmarshalBinary reads
-// it with one allocation for all strings and checks every count and offset,
-// so a corrupt or hostile record is an error, never a panic. All integers
-// are unsigned LEB128 varints (uv) unless said otherwise (sv: zig-zag
-// signed); str is uv length then octets; nstr is uv 0 for NIL or
-// length+1 then octets.
+// it with one copy of the record for all its strings and checks every
+// count and offset, so a corrupt or hostile record is an error, never a
+// panic or a large allocation. Integers are unsigned LEB128 varints (uv)
+// unless said otherwise (sv: zig-zag signed varint).
 //
-//	record   = version:1 octet (= Version) size:uv header:str date envelope part
+//	record   = version:1 octet (= Version) size:uv header-len:uv header
+//	           date envelope part
 //	date     = 0x00 (none) / 0x01 unix-seconds:sv utc-offset-seconds:sv
+//	str      = uv (len<<1) then len octets
+//	         / uv (len<<1 | 1) then offset:uv — the len octets at offset in
+//	           the header (strings found there are written once)
+//	nstr     = uv 0 (NIL) / a str whose first uv is one more
 //	envelope = date:nstr subject:nstr from:addrs sender:addrs reply-to:addrs
 //	           to:addrs cc:addrs bcc:addrs in-reply-to:nstr message-id:nstr
 //	addrs    = uv 0 (NIL) / uv 1 (same as from; sender and reply-to only) /
@@ -92,11 +128,14 @@
 //	           type:str subtype:str params id:nstr description:nstr
 //	           encoding:str md5:nstr disposition:nstr disposition-params
 //	           languages location:nstr lines:uv binary-size+1:uv (0 unknown)
-//	           [kind 1: count:uv part × count] [kind 2: envelope part]
+//	           [kind 1: count:uv (≥ 1) part × count] [kind 2: envelope part]
 //	params   = count:uv then count × (name:str value:str)
 //	languages= count:uv then count × str
 //
-// A decoder accepts exactly this; parts must nest inside their parent's body
-// in order, the tree may be at most MaxDepth deep and MaxParts large, and
-// the top-level part must span the whole message with the header's length.
+// A decoder accepts exactly this and nothing after it: parts must nest in
+// order inside their parent's body, the tree may be at most MaxDepth deep
+// and MaxParts large, lists at most MaxAddresses and MaxParams long, and the
+// top-level part must span the whole message with the header's length. A
+// record of another version is refused with ErrVersion: re-parse the
+// message file.
 package message

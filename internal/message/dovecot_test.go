@@ -20,7 +20,8 @@ import (
 //	MSTORE_DOVECOT_IMAP=/path/to/script   (runs imap, PREAUTH)
 //	MSTORE_DOVECOT_MAILDIR=/path/to/maildir   (its INBOX, emptied per message)
 //
-// are set, and is skipped otherwise. The places where this package
+// are set, and is skipped otherwise; testdata/dovecot/setup.sh makes both
+// from Debian's packages without installing anything. The places where this package
 // deliberately answers differently are listed in dovecotDiffers: for those
 // messages differences are logged, not failed.
 
@@ -177,9 +178,13 @@ func TestDovecotDifferential(t *testing.T) {
 // damaged (but with CRLF line ends only, which Dovecot would rewrite).
 func TestDovecotGenerated(t *testing.T) {
 	d := dovecotFromEnv(t)
+	n, seed := 150, int64(4)
+	if s := os.Getenv("MSTORE_DOVECOT_N"); s != "" {
+		fmt.Sscan(s, &n, &seed) // "count [seed]"
+	}
 	for _, damage := range []bool{false, true} {
-		g := &gen{r: rand.New(rand.NewSource(4)), damage: damage, crlfOnly: true}
-		for i := 0; i < 150; i++ {
+		g := &gen{r: rand.New(rand.NewSource(seed)), damage: damage, crlfOnly: true}
+		for i := 0; i < n; i++ {
 			raw := g.message()
 			t.Run(fmt.Sprintf("damage=%v/%d", damage, i), func(t *testing.T) {
 				d.diff(t, raw, t.Errorf)
@@ -204,6 +209,13 @@ func (d *dovecot) diff(t *testing.T, raw []byte, errorf func(string, ...any)) {
 		items += " BINARY.SIZE[" + partString(l) + "]"
 	}
 	got := d.fetch(t, raw, items)
+	if hasEmptySubtype(got["BODYSTRUCTURE"]) {
+		// A Content-Type without subtype: Dovecot sends ("" "" …) or
+		// ("type" "" …); we send text/plain, multipart/mixed (with its
+		// parts) or type/unknown.
+		t.Logf("known difference: Content-Type without subtype")
+		errorf = t.Logf
+	}
 	if want := got["RFC822.SIZE"]; want != c.Size {
 		errorf("RFC822.SIZE: dovecot %v, we %d", want, c.Size)
 	}
@@ -216,7 +228,7 @@ func (d *dovecot) diff(t *testing.T, raw []byte, errorf func(string, ...any)) {
 	}
 	if want, mine := got["BODY[HEADER.FIELDS.NOT ("+fields+")]"], string(c.HeaderFields(names, true)); want != mine {
 		report := errorf
-		if mine == want.(string)+"\r\n" && !hasEOH(c.RawHeader) {
+		if strings.HasPrefix(mine, want.(string)) && !hasEOH(c.RawHeader) {
 			// Dovecot adds the missing empty line to HEADER.FIELDS
 			// but not to HEADER.FIELDS.NOT; we always add it.
 			report = t.Logf
@@ -227,7 +239,14 @@ func (d *dovecot) diff(t *testing.T, raw []byte, errorf func(string, ...any)) {
 		pt, _ := c.Part(l)
 		key := "BINARY.SIZE[" + partString(l) + "]"
 		if want, ok := got[key]; !ok || want != pt.BinarySize {
-			errorf("%s: dovecot %v, we %d", key, want, pt.BinarySize)
+			report := errorf
+			if !ok {
+				// Dovecot refuses BINARY for 8-bit data in a part said
+				// to be 7bit and for broken quoted-printable; we decode
+				// leniently.
+				report = t.Logf
+			}
+			report("%s: dovecot %v, we %d", key, want, pt.BinarySize)
 		}
 	}
 	for _, s := range secs {
@@ -292,6 +311,28 @@ func splitSection(s string) ([]int, string) {
 	return path, ""
 }
 
+// hasEmptySubtype reports whether a BODYSTRUCTURE has a part with an
+// empty subtype.
+func hasEmptySubtype(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	if len(l) > 1 {
+		if s, ok := l[1].(string); ok && s == "" {
+			if _, ok := l[0].(string); ok {
+				return true
+			}
+		}
+	}
+	for _, e := range l {
+		if hasEmptySubtype(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // hasEOH reports whether a header block ends with its empty line.
 func hasEOH(h []byte) bool {
 	return string(h) == "\n" || string(h) == "\r\n" ||
@@ -311,6 +352,29 @@ func TestDovecotAddresses(t *testing.T) {
 				report = t.Logf
 			}
 			report("To: %q\ndovecot %s\nwe      %s", tc.in, imapString(dov), imapString(mine))
+		}
+	}
+}
+
+func TestDovecotContentTypes(t *testing.T) {
+	d := dovecotFromEnv(t)
+	for _, tc := range contentTypeTests {
+		raw := []byte("MIME-Version: 1.0\r\nContent-Type: " + tc.in + "\r\n\r\nx\r\n")
+		bs := d.fetch(t, raw, "BODYSTRUCTURE")["BODYSTRUCTURE"].([]any)
+		if len(bs) > 0 {
+			if _, multi := bs[0].([]any); multi {
+				// multipart: (parts… subtype params …)
+				n := len(bs) - 5
+				bs = []any{"multipart", bs[n], bs[n+1]}
+			}
+		}
+		dov := imapString(bs[:3])
+		if mine := typeTree(&Parse(raw).Body); dov != mine {
+			report := t.Errorf
+			if contentTypeDiffers[tc.in] {
+				report = t.Logf
+			}
+			report("Content-Type: %q\ndovecot %s\nwe      %s", tc.in, dov, mine)
 		}
 	}
 }

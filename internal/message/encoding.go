@@ -4,12 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Version is the first octet of every encoded Cache. It is part of the
-// format: a reader refuses any other version, and a store that meets one
-// re-parses the message file.
-const Version = 1
+// format: a reader refuses any other version with ErrVersion, and a store
+// that meets one re-parses the message file. Version 1 had no string
+// references.
+const Version = 2
+
+// ErrVersion is returned by UnmarshalBinary for a record of another format
+// version: parse the message file again and store the new record.
+var ErrVersion = errors.New("cache record of another version")
 
 // Range of an encoded Date: years 1 to 9999, offsets under 100 hours.
 const (
@@ -40,7 +46,8 @@ func (c *Cache) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = append(b, Version)
 	b = binary.AppendUvarint(b, uint64(c.Size))
-	b = appendBytes(b, c.RawHeader)
+	b = binary.AppendUvarint(b, uint64(len(c.RawHeader)))
+	b = append(b, c.RawHeader...)
 	if c.Date == nil {
 		b = append(b, 0)
 	} else {
@@ -53,50 +60,78 @@ func (c *Cache) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendVarint(b, u)
 		b = binary.AppendVarint(b, int64(off))
 	}
-	b = appendEnvelope(b, &c.Envelope)
-	e := encoder{b: b}
+	e := encoder{b: b, hdr: string(c.RawHeader), budget: refBudget}
+	e.envelope(&c.Envelope)
 	if err := e.part(&c.Body, 0, 0, c.Size); err != nil {
 		return nil, fmt.Errorf("message: encode: %w", err)
 	}
 	return e.b, nil
 }
 
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+type encoder struct {
+	b      []byte
+	hdr    string // the top-level header, which strings may refer to
+	budget int    // octets of header searching left
+	parts  int
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+// minRef is the shortest string worth encoding as a reference into the
+// header; refBudget bounds the octets searched for references, so that a
+// hostile header with thousands of addresses costs linear time, not
+// quadratic (past it, strings are written out).
+const (
+	minRef    = 4
+	refBudget = 4 << 20
+)
+
+// str writes a string: uv (len<<1) then the octets, or uv (len<<1 | 1)
+// then uv offset of the same octets in the top-level header.
+func (e *encoder) str(s string) {
+	e.tagged(s, 0)
 }
 
-func appendNString(b []byte, s NString) []byte {
+// nstr writes an nstring: uv 0 for NIL, else a string whose tag is one
+// more than str's.
+func (e *encoder) nstr(s NString) {
 	if !s.Valid {
-		return append(b, 0)
+		e.b = append(e.b, 0)
+		return
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Value))+1)
-	return append(b, s.Value...)
+	e.tagged(s.Value, 1)
+}
+
+func (e *encoder) tagged(s string, plus uint64) {
+	if len(s) >= minRef && e.budget >= len(e.hdr) {
+		e.budget -= len(e.hdr)
+		if i := strings.Index(e.hdr, s); i >= 0 {
+			e.b = binary.AppendUvarint(e.b, uint64(len(s))<<1|1+plus)
+			e.b = binary.AppendUvarint(e.b, uint64(i))
+			return
+		}
+	}
+	e.b = binary.AppendUvarint(e.b, uint64(len(s))<<1+plus)
+	e.b = append(e.b, s...)
 }
 
 // Address list tags: 0 NIL, 1 "same as From" (Sender and Reply-To), n+2 a
 // list of n addresses.
-func appendAddrs(b []byte, l, from []Address, mayShare bool) []byte {
+func (e *encoder) addrs(l, from []Address, mayShare bool) {
 	switch {
 	case len(l) == 0:
-		return append(b, 0)
+		e.b = append(e.b, 0)
+		return
 	case mayShare && addrsEqual(l, from):
-		return append(b, 1)
+		e.b = append(e.b, 1)
+		return
 	}
-	b = binary.AppendUvarint(b, uint64(len(l))+2)
+	e.b = binary.AppendUvarint(e.b, uint64(len(l))+2)
 	for i := range l {
 		a := &l[i]
-		b = appendNString(b, a.Name)
-		b = appendNString(b, a.ADL)
-		b = appendNString(b, a.Mailbox)
-		b = appendNString(b, a.Host)
+		e.nstr(a.Name)
+		e.nstr(a.ADL)
+		e.nstr(a.Mailbox)
+		e.nstr(a.Host)
 	}
-	return b
 }
 
 func addrsEqual(a, b []Address) bool {
@@ -111,31 +146,25 @@ func addrsEqual(a, b []Address) bool {
 	return true
 }
 
-func appendEnvelope(b []byte, e *Envelope) []byte {
-	b = appendNString(b, e.Date)
-	b = appendNString(b, e.Subject)
-	b = appendAddrs(b, e.From, nil, false)
-	b = appendAddrs(b, e.Sender, e.From, true)
-	b = appendAddrs(b, e.ReplyTo, e.From, true)
-	b = appendAddrs(b, e.To, nil, false)
-	b = appendAddrs(b, e.Cc, nil, false)
-	b = appendAddrs(b, e.Bcc, nil, false)
-	b = appendNString(b, e.InReplyTo)
-	return appendNString(b, e.MessageID)
+func (e *encoder) envelope(v *Envelope) {
+	e.nstr(v.Date)
+	e.nstr(v.Subject)
+	e.addrs(v.From, nil, false)
+	e.addrs(v.Sender, v.From, true)
+	e.addrs(v.ReplyTo, v.From, true)
+	e.addrs(v.To, nil, false)
+	e.addrs(v.Cc, nil, false)
+	e.addrs(v.Bcc, nil, false)
+	e.nstr(v.InReplyTo)
+	e.nstr(v.MessageID)
 }
 
-func appendParams(b []byte, ps []Param) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ps)))
+func (e *encoder) params(ps []Param) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(ps)))
 	for _, p := range ps {
-		b = appendString(b, p.Name)
-		b = appendString(b, p.Value)
+		e.str(p.Name)
+		e.str(p.Value)
 	}
-	return b
-}
-
-type encoder struct {
-	b     []byte
-	parts int
 }
 
 // part encodes pt, which must lie in [lo, hi] of the message; its header
@@ -148,6 +177,9 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 	if pt.HeaderStart < lo || pt.BodyStart < pt.HeaderStart || pt.BodyEnd < pt.BodyStart || pt.BodyEnd > hi {
 		return fmt.Errorf("part offsets %d/%d/%d outside %d..%d: %w", pt.HeaderStart, pt.BodyStart, pt.BodyEnd, lo, hi, errCorrupt)
 	}
+	if pt.Lines < 0 || pt.BinarySize < -1 {
+		return fmt.Errorf("negative line count or binary size: %w", errCorrupt)
+	}
 	kind := byte(kindLeaf)
 	switch {
 	case len(pt.Parts) > 0 && pt.Message != nil:
@@ -157,31 +189,26 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 	case pt.Message != nil:
 		kind = kindMessage
 	}
-	b := e.b
-	b = binary.AppendUvarint(b, uint64(pt.HeaderStart-lo))
-	b = binary.AppendUvarint(b, uint64(pt.BodyStart-pt.HeaderStart))
-	b = binary.AppendUvarint(b, uint64(pt.BodyEnd-pt.BodyStart))
-	b = append(b, kind)
-	b = appendString(b, pt.Type)
-	b = appendString(b, pt.Subtype)
-	b = appendParams(b, pt.Params)
-	b = appendNString(b, pt.ID)
-	b = appendNString(b, pt.Description)
-	b = appendString(b, pt.Encoding)
-	b = appendNString(b, pt.MD5)
-	b = appendNString(b, pt.Disposition)
-	b = appendParams(b, pt.DispositionParams)
-	b = binary.AppendUvarint(b, uint64(len(pt.Language)))
+	e.b = binary.AppendUvarint(e.b, uint64(pt.HeaderStart-lo))
+	e.b = binary.AppendUvarint(e.b, uint64(pt.BodyStart-pt.HeaderStart))
+	e.b = binary.AppendUvarint(e.b, uint64(pt.BodyEnd-pt.BodyStart))
+	e.b = append(e.b, kind)
+	e.str(pt.Type)
+	e.str(pt.Subtype)
+	e.params(pt.Params)
+	e.nstr(pt.ID)
+	e.nstr(pt.Description)
+	e.str(pt.Encoding)
+	e.nstr(pt.MD5)
+	e.nstr(pt.Disposition)
+	e.params(pt.DispositionParams)
+	e.b = binary.AppendUvarint(e.b, uint64(len(pt.Language)))
 	for _, l := range pt.Language {
-		b = appendString(b, l)
+		e.str(l)
 	}
-	b = appendNString(b, pt.Location)
-	if pt.Lines < 0 || pt.BinarySize < -1 {
-		return fmt.Errorf("negative line count or binary size: %w", errCorrupt)
-	}
-	b = binary.AppendUvarint(b, uint64(pt.Lines))
-	b = binary.AppendUvarint(b, uint64(pt.BinarySize+1))
-	e.b = b
+	e.nstr(pt.Location)
+	e.b = binary.AppendUvarint(e.b, uint64(pt.Lines))
+	e.b = binary.AppendUvarint(e.b, uint64(pt.BinarySize+1))
 	switch kind {
 	case kindMultipart:
 		e.b = binary.AppendUvarint(e.b, uint64(len(pt.Parts)))
@@ -193,7 +220,7 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 			cur = pt.Parts[i].BodyEnd
 		}
 	case kindMessage:
-		e.b = appendEnvelope(e.b, &pt.Message.Envelope)
+		e.envelope(&pt.Message.Envelope)
 		return e.part(&pt.Message.Body, depth+1, pt.BodyStart, pt.BodyEnd)
 	}
 	return nil
@@ -207,7 +234,7 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("message: decode: empty record: %w", errTruncated)
 	}
 	if data[0] != Version {
-		return fmt.Errorf("message: decode: record version %d, want %d: %w", data[0], Version, errCorrupt)
+		return fmt.Errorf("message: decode: record version %d, want %d: %w", data[0], Version, ErrVersion)
 	}
 	d := decoder{s: string(data), i: 1}
 	var nc Cache
@@ -216,8 +243,16 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 		d.fail(errCorrupt)
 	}
 	nc.Size = int64(size)
-	if h := d.bytes(); len(h) > 0 {
-		nc.RawHeader = []byte(h)
+	if n := d.uvarint(); d.err == nil {
+		if n > uint64(len(d.s)-d.i) {
+			d.fail(errTruncated)
+		} else {
+			d.hdr = d.s[d.i : d.i+int(n)]
+			d.i += int(n)
+			if n > 0 {
+				nc.RawHeader = []byte(d.hdr)
+			}
+		}
 	}
 	switch d.byte() {
 	case 0:
@@ -251,6 +286,7 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 // error every read returns a zero value.
 type decoder struct {
 	s     string
+	hdr   string // the top-level header, within s
 	i     int
 	err   error
 	parts int
@@ -323,9 +359,25 @@ func (d *decoder) count(min, max int) int {
 }
 
 func (d *decoder) str() string {
-	n := d.uvarint()
+	return d.tagged(d.uvarint())
+}
+
+// tagged reads the rest of a string whose tag t was read.
+func (d *decoder) tagged(t uint64) string {
 	if d.err != nil {
 		return ""
+	}
+	n := t >> 1
+	if t&1 == 1 {
+		off := d.uvarint()
+		if d.err != nil {
+			return ""
+		}
+		if off > uint64(len(d.hdr)) || n > uint64(len(d.hdr))-off {
+			d.fail(errCorrupt)
+			return ""
+		}
+		return d.hdr[off : off+n]
 	}
 	if n > uint64(len(d.s)-d.i) {
 		d.fail(errTruncated)
@@ -336,21 +388,12 @@ func (d *decoder) str() string {
 	return s
 }
 
-func (d *decoder) bytes() string { return d.str() }
-
 func (d *decoder) nstring() NString {
-	n := d.uvarint()
-	if d.err != nil || n == 0 {
+	t := d.uvarint()
+	if d.err != nil || t == 0 {
 		return NString{}
 	}
-	n--
-	if n > uint64(len(d.s)-d.i) {
-		d.fail(errTruncated)
-		return NString{}
-	}
-	s := d.s[d.i : d.i+int(n)]
-	d.i += int(n)
-	return NString{Value: s, Valid: true}
+	return NString{Value: d.tagged(t - 1), Valid: d.err == nil}
 }
 
 func (d *decoder) addrs(from []Address, mayShare bool) []Address {
@@ -369,6 +412,9 @@ func (d *decoder) addrs(from []Address, mayShare bool) []Address {
 	if n > MaxAddresses || n > uint64((len(d.s)-d.i)/4) {
 		d.fail(errCorrupt)
 		return nil
+	}
+	if n == 0 {
+		return nil // an empty list is NIL
 	}
 	l := make([]Address, n)
 	for i := range l {
@@ -391,7 +437,7 @@ func (d *decoder) envelope(e *Envelope) {
 }
 
 func (d *decoder) params() []Param {
-	n := d.count(2, MaxParts)
+	n := d.count(2, MaxParams)
 	if n == 0 {
 		return nil
 	}

@@ -55,10 +55,19 @@ func lineEnd(b []byte, pos int) int {
 }
 
 // unfold removes the line breaks of a folded value (RFC 5322 section
-// 2.2.3: CRLF followed by WSP becomes the WSP) and the white space at both
-// ends. It returns a sub-slice of v when nothing needs removing inside.
+// 2.2.3: CRLF followed by WSP becomes the WSP), the white space before it
+// and the final line end; white space at its end is kept, as Dovecot keeps
+// it. It returns a sub-slice of v when nothing needs removing inside.
 func unfold(v []byte) []byte {
-	v = trimWSP(v)
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	if n := len(v); n > 0 && v[n-1] == '\n' {
+		v = v[:n-1]
+	}
+	if n := len(v); n > 0 && v[n-1] == '\r' {
+		v = v[:n-1] // CRLF, or a CR cut off from its LF
+	}
 	if bytes.IndexByte(v, '\n') < 0 {
 		return v
 	}
@@ -124,7 +133,7 @@ func FilterHeader(header []byte, names []string, not bool) []byte {
 		}
 		out = append(out, f.raw...)
 		if f.raw[len(f.raw)-1] != '\n' {
-			out = append(out, '\r', '\n')
+			out = append(out, '\r', '\n') // as Dovecot, even after a lone CR
 		}
 	}
 	return append(out, '\r', '\n')
@@ -142,7 +151,7 @@ func (c *Cache) Header(name string) []string {
 		}
 		pos = next
 		if f.name != nil && equalFoldBytes(f.name, name) {
-			vals = append(vals, string(unfold(f.value)))
+			vals = append(vals, string(trimWSP(unfold(f.value))))
 		}
 	}
 }

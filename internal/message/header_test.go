@@ -47,6 +47,10 @@ func TestHeaderFields(t *testing.T) {
 	if got := string(c.HeaderFields([]string{"no colon line"}, false)); got != "\r\n" {
 		t.Errorf("no-colon line matched a name: %q", got)
 	}
+	c = Parse([]byte("From: a@b\r\nSubject: cut\r"))
+	if got := string(c.HeaderFields([]string{"subject"}, false)); got != "Subject: cut\r\r\n\r\n" {
+		t.Errorf("field cut after CR: %q", got)
+	}
 	// LF-only messages keep their own line ends.
 	c = Parse([]byte("From: a@b\nSubject: x\n y\n\nbody"))
 	if got := string(c.HeaderFields([]string{"subject"}, false)); got != "Subject: x\n y\n\r\n" {
@@ -88,8 +92,8 @@ func TestFilterHeaderOfEncapsulatedMessage(t *testing.T) {
 
 func TestUnfold(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{" plain ", "plain"},
-		{" a\r\n b\r\n\tc\r\n", "a b\tc"},
+		{" plain ", "plain "},
+		{" a\r\n b \r\n\tc\r\n", "a b \tc"},
 		{" a\n b\n", "a b"},
 		{"\r\n", ""},
 		{"a\r\n\r\n", "a"},

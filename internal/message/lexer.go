@@ -123,16 +123,16 @@ func (l *lexer) atom(dst *[]byte) int {
 	return l.skipCFWS()
 }
 
-// dotAtom appends a dot-atom to dst, allowing CFWS around the dots as
-// RFC 822 did.
+// dotAtom appends a dot-atom (a domain) to dst, allowing CFWS around the
+// dots as RFC 822 did. Empty labels ("a..b", "a.") are errors.
 func (l *lexer) dotAtom(dst *[]byte) int {
-	if l.i >= len(l.s) || !isAtext(l.s[l.i]) {
-		return lexErr
-	}
 	for {
 		start := l.i
 		for l.i < len(l.s) && isAtext(l.s[l.i]) {
 			l.i++
+		}
+		if l.i == start {
+			return lexErr
 		}
 		*dst = append(*dst, l.s[start:l.i]...)
 		if ret := l.skipCFWS(); ret <= 0 {
@@ -143,21 +143,61 @@ func (l *lexer) dotAtom(dst *[]byte) int {
 		}
 		l.i++
 		*dst = append(*dst, '.')
-		if ret := l.skipCFWS(); ret <= 0 {
+		if l.skipCFWS() <= 0 {
+			return lexErr
+		}
+	}
+}
+
+// localDotAtom appends an unquoted local part to dst. Dots are taken as
+// they come ("foo.", "a..b", ".x" are in real use), as Dovecot takes them.
+func (l *lexer) localDotAtom(dst *[]byte) int {
+	ret := lexErr
+	for {
+		for l.i < len(l.s) && l.s[l.i] == '.' {
+			*dst = append(*dst, '.')
+			l.i++
+			if l.i == len(l.s) {
+				return lexEnd
+			}
+			ret = lexMore
+		}
+		if l.s[l.i] == '@' {
+			return ret
+		}
+		if ret = l.atom(dst); ret <= 0 || l.s[l.i] != '.' {
 			return ret
 		}
 	}
 }
 
-// token appends an RFC 2045 token (plus '.', which real mail puts in
-// unquoted values) to dst; it may be empty.
-func (l *lexer) token(dst *[]byte) int {
+// tokenSpan reads an RFC 2045 token (plus '.', which real mail puts in
+// unquoted values), possibly empty, as a sub-slice of the input.
+func (l *lexer) tokenSpan() ([]byte, int) {
 	start := l.i
 	for l.i < len(l.s) && (isToken(l.s[l.i]) || l.s[l.i] == '.') {
 		l.i++
 	}
-	*dst = append(*dst, l.s[start:l.i]...)
-	return l.skipCFWS()
+	tok := l.s[start:l.i]
+	return tok, l.skipCFWS()
+}
+
+// quotedSpan is quoted, without copying when the string has no escapes
+// or folding.
+func (l *lexer) quotedSpan() ([]byte, int) {
+	start := l.i + 1
+	for i := start; i < len(l.s); i++ {
+		switch l.s[i] {
+		case '"':
+			l.i = i + 1
+			return l.s[start:i], l.skipCFWS()
+		case '\\', '\n':
+			var buf []byte
+			return buf, l.quoted(&buf)
+		}
+	}
+	var buf []byte
+	return buf, l.quoted(&buf)
 }
 
 // quoted appends the content of a quoted string to dst, without its

@@ -17,15 +17,11 @@ func parseContentType(v []byte) (typ, sub []byte, params []Param) {
 	if l.skipCFWS() <= 0 {
 		return nil, nil, nil
 	}
-	var buf []byte
-	ret := l.token(&buf)
-	typ = buf
+	typ, ret := l.tokenSpan()
 	if ret > 0 && l.s[l.i] == '/' {
 		l.i++
 		if l.skipCFWS() > 0 {
-			var s []byte
-			l.token(&s)
-			sub = s
+			sub, _ = l.tokenSpan()
 		}
 	}
 	return typ, sub, parseParams(&l)
@@ -38,7 +34,7 @@ func parseDisposition(v []byte) (disp []byte, params []Param) {
 	if l.skipCFWS() <= 0 {
 		return nil, nil
 	}
-	l.token(&disp)
+	disp, _ = l.tokenSpan()
 	if len(disp) == 0 {
 		return nil, nil
 	}
@@ -52,8 +48,8 @@ func parseEncoding(v []byte) []byte {
 	if l.skipCFWS() <= 0 {
 		return nil
 	}
-	var tok []byte
-	if l.token(&tok) != lexEnd || len(tok) == 0 {
+	tok, ret := l.tokenSpan()
+	if ret != lexEnd || len(tok) == 0 {
 		return nil
 	}
 	return tok
@@ -86,7 +82,7 @@ func parseLanguage(v []byte) []string {
 // RFC 2231 continuations are joined (see joinRFC2231).
 func parseParams(l *lexer) []Param {
 	var params []Param
-	for len(params) < MaxParts {
+	for len(params) < MaxParams-1 { // room for setMIME's default charset
 		// Find the next ';'.
 		for l.i < len(l.s) && l.s[l.i] != ';' {
 			if l.s[l.i] == '"' {
@@ -103,15 +99,17 @@ func parseParams(l *lexer) []Param {
 		if l.skipCFWS() <= 0 {
 			break
 		}
-		var key []byte
-		if l.token(&key) <= 0 || len(key) == 0 || l.s[l.i] != '=' {
+		key, ret := l.tokenSpan()
+		if ret <= 0 || len(key) == 0 || l.s[l.i] != '=' {
 			continue
 		}
 		l.i++
 		var val []byte
 		if l.skipCFWS() > 0 {
 			if l.s[l.i] == '"' {
-				l.quoted(&val)
+				if val, ret = l.quotedSpan(); ret < 0 {
+					continue // unterminated: dropped, as Dovecot does
+				}
 			} else {
 				start := l.i
 				for l.i < len(l.s) {
@@ -122,7 +120,9 @@ func parseParams(l *lexer) []Param {
 					l.i++
 				}
 				val = l.s[start:l.i]
-				l.skipCFWS()
+				if l.skipCFWS() < 0 {
+					continue
+				}
 			}
 		}
 		params = append(params, Param{Name: intern(key), Value: noNUL(intern(val))})
@@ -172,8 +172,17 @@ func joinRFC2231(params []Param) []Param {
 		extended bool
 		value    string
 	}
+	n2231 := 0
+	for _, p := range params {
+		if strings.IndexByte(p.Name, '*') > 0 {
+			n2231++
+		}
+	}
+	if n2231 == 0 {
+		return params
+	}
 	var segs []seg
-	out := params[:0:0]
+	out := make([]Param, 0, len(params))
 	for _, p := range params {
 		if base, idx, ext, ok := rfc2231Key(p.Name); ok {
 			segs = append(segs, seg{base, idx, ext, p.Value})

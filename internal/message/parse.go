@@ -54,11 +54,11 @@ type parser struct {
 	stack  [][]byte // open boundaries, innermost last
 	hit    hit      // what ended the entity last parsed
 	nparts int
-	// floor is the end of the last line consumed by the structure: a
-	// header's empty line, a delimiter line. Its line end belongs to that
-	// structure, so a part ending at a delimiter found right after it
-	// does not give it up (Dovecot's rule: the line end before a delimiter
-	// is the delimiter's only when it is not already something else's).
+	// floor is where the last line consumed by the structure ends: a
+	// delimiter line, or the line end a cut-short header gave to the
+	// delimiter after it. A part ending at a delimiter found right there
+	// does not give up that line end again (Dovecot's rule: the line end
+	// before a delimiter is the delimiter's only when nothing took it).
 	floor int
 }
 
@@ -84,6 +84,8 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 	p.nparts++
 	start := p.pos
 	pos, bodyStart, cut := start, len(b), false
+	var after hit // a delimiter right after the empty line
+	afterOK := false
 	for pos < len(b) {
 		if b[pos] == '-' && len(p.stack) > 0 {
 			if h, ok := p.boundaryAt(pos); ok {
@@ -91,22 +93,18 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 				break
 			}
 		}
-		if b[pos] == '\n' {
-			bodyStart = pos + 1
+		end := lineEnd(b, pos)
+		if b[pos] == '\n' || b[pos] == '\r' && pos+1 < len(b) && b[pos+1] == '\n' {
+			bodyStart = end // after the empty line
+			if end < len(b) && b[end] == '-' && len(p.stack) > 0 {
+				after, afterOK = p.boundaryAt(end)
+			}
 			break
 		}
-		if b[pos] == '\r' && pos+1 < len(b) && b[pos+1] == '\n' {
-			bodyStart = pos + 2
-			break
-		}
-		pos = lineEnd(b, pos)
+		pos = end
 	}
 	if cut {
-		// The header runs into a boundary: it ends before the line end
-		// that belongs to the delimiter, and the body is empty.
 		bodyStart = p.trimNL(pos, start)
-	} else {
-		p.floor = bodyStart
 	}
 	hi.scan(b[start:bodyStart], msg)
 	kind, boundary := pt.setMIME(hi, digest)
@@ -114,6 +112,22 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 		// Flattened: an opaque part, labelled so that no client expects
 		// children or an envelope.
 		kind, pt.Type, pt.Subtype = kindLeaf, "application", "octet-stream"
+	}
+	if afterOK && !(kind == kindMultipart && len(boundary) >= len(p.stack[after.idx]) &&
+		bytes.HasPrefix(b[bodyStart+2:], boundary)) {
+		// The empty line's line end belongs to the delimiter right
+		// after it, as Dovecot has it: the header then has no empty
+		// line and the body is empty. (Unless the delimiter is this
+		// multipart's own first one: Dovecot pushes a multipart's
+		// boundary before it looks, the longest match wins.)
+		p.hit, cut, pos = after, true, bodyStart
+		bodyStart = p.trimNL(pos, start)
+	}
+	if cut {
+		// The header ran into a boundary: it ends before the line end
+		// that belongs to the delimiter, and the body is empty. That
+		// line end is now taken: no enclosing part gives it up again.
+		p.floor = pos
 	}
 	pt.HeaderStart, pt.BodyStart = int64(start), int64(bodyStart)
 
@@ -140,11 +154,13 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 		p.entity(&m.Body, &mhi, depth+1, false, true)
 		m.Envelope = mhi.envelope()
 		pt.Message = m
-		pt.BodyEnd = m.Body.BodyEnd
+		// Usually where the message ends; a line end that the message's
+		// cut-short header gave up stays in this part (Dovecot).
+		pt.BodyEnd = int64(p.end(p.hit, bodyStart))
 
 	case kind == kindMultipart:
 		childDigest := equalFold(pt.Subtype, "digest")
-		min := bodyStart
+		lo := bodyStart // where the body may end at the earliest
 		my := -1
 		if len(boundary) > 0 {
 			p.stack = append(p.stack, boundary)
@@ -158,12 +174,18 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 				// (Dovecot).
 				p.stack = p.stack[:my]
 				my = -1
-				min = lineEnd(b, h.line)
-				p.floor = min
-				h = p.scan(min)
+				lo = lineEnd(b, h.line)
+				p.floor = lo
+				h = p.scan(lo)
 				break
 			}
 			next := lineEnd(b, h.line)
+			if b[next-1] != '\n' {
+				// A delimiter cut off by the end of the message
+				// starts no part (Dovecot).
+				h = hit{line: len(b), idx: -1}
+				break
+			}
 			if p.nparts >= MaxParts {
 				h = p.scan(next)
 				continue
@@ -178,7 +200,7 @@ func (p *parser) entity(pt *Part, hi *headerInfo, depth int, digest, msg bool) {
 		if my >= 0 {
 			p.stack = p.stack[:my]
 		}
-		end := p.end(h, min)
+		end := p.end(h, lo)
 		pt.BodyEnd = int64(end)
 		if len(pt.Parts) == 0 {
 			pt.Parts = []Part{p.placeholder(end)}
@@ -213,24 +235,22 @@ func (p *parser) placeholder(at int) Part {
 	}
 }
 
-// end is where an entity whose body starts at min ends, given what
+// end is where an entity whose body starts at lo ends, given what
 // stopped it: the end of the input, or the line end before a delimiter.
-func (p *parser) end(h hit, min int) int {
+func (p *parser) end(h hit, lo int) int {
 	if h.idx < 0 {
 		return len(p.b)
 	}
-	return p.trimNL(h.line, min)
+	return p.trimNL(h.line, lo)
 }
 
-// trimNL steps back over the CRLF (or LF) before pos, not past min nor
-// the floor.
-func (p *parser) trimNL(pos, min int) int {
-	if min < p.floor {
-		min = p.floor
-	}
-	if pos > min && p.b[pos-1] == '\n' {
+// trimNL steps back over the CRLF (or LF) before pos, not past lo nor the
+// floor.
+func (p *parser) trimNL(pos, lo int) int {
+	lo = max(lo, p.floor)
+	if pos > lo && p.b[pos-1] == '\n' {
 		pos--
-		if pos > min && p.b[pos-1] == '\r' {
+		if pos > lo && p.b[pos-1] == '\r' {
 			pos--
 		}
 	}
@@ -379,12 +399,17 @@ var contentFields = [...]string{
 	hMD5: "md5", hDisp: "disposition", hLang: "language", hLoc: "location",
 }
 
+// envelopeFields is indexed by field - hDate.
 var envelopeFields = [...]string{
-	hDate - hDate: "date", hSubject - hDate: "subject", hFrom - hDate: "from",
-	hSender - hDate: "sender", hReplyTo - hDate: "reply-to", hTo - hDate: "to",
-	hCc - hDate: "cc", hBcc - hDate: "bcc", hInReplyTo - hDate: "in-reply-to",
-	hMessageID - hDate: "message-id",
+	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
+	"in-reply-to", "message-id",
 }
+
+// Both tables cover their fields exactly (a compile-time check).
+var (
+	_ [nFields - hDate]struct{} = [len(envelopeFields)]struct{}{}
+	_ [hDate]struct{}           = [len(contentFields)]struct{}{}
+)
 
 // headerInfo holds the unfolded values of the fields an entity's header
 // has.

@@ -182,6 +182,16 @@ var parseTests = []struct {
 		env:  `(NIL NIL ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) NIL NIL NIL NIL NIL)`,
 		bs:   `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0 NIL NIL NIL NIL) "mixed" ("boundary" "q") NIL NIL NIL)`,
 	},
+	{
+		name: "delimiter-cut-at-end",
+		env:  `(NIL NIL ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) NIL NIL NIL NIL NIL)`,
+		bs:   `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 9 0 NIL NIL NIL NIL) "mixed" ("boundary" "e") NIL NIL NIL)`,
+	},
+	{
+		name: "delimiter-at-end",
+		env:  `(NIL NIL ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) NIL NIL NIL NIL NIL)`,
+		bs:   `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0 NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) "mixed" ("boundary" "e") NIL NIL NIL)`,
+	},
 }
 
 func TestParse(t *testing.T) {
@@ -278,7 +288,8 @@ func checkInvariants(t testing.TB, c *Cache, raw []byte) {
 			cur = p.Parts[i].BodyEnd
 		}
 		if p.Message != nil {
-			if p.Message.Body.HeaderStart != p.BodyStart || p.Message.Body.BodyEnd != p.BodyEnd {
+			if p.Message.Body.HeaderStart != p.BodyStart || p.Message.Body.BodyEnd > p.BodyEnd ||
+				p.Message.Body.BodyEnd < p.BodyEnd-2 {
 				t.Errorf("encapsulated message %d..%d, part body %d..%d",
 					p.Message.Body.HeaderStart, p.Message.Body.BodyEnd, p.BodyStart, p.BodyEnd)
 			}
@@ -481,6 +492,23 @@ func TestLimits(t *testing.T) {
 		c := Parse(raw)
 		if len(c.Envelope.To) != MaxAddresses {
 			t.Errorf("%d addresses, want %d", len(c.Envelope.To), MaxAddresses)
+		}
+		// Groups cut at the limit stay balanced.
+		for _, pre := range []int{0, 1, 2, 3} {
+			raw = []byte("To: " + strings.Repeat("a@b, ", MaxAddresses-pre) + strings.Repeat("g: c@d, e@f;, ", 3) + "\r\n\r\n")
+			l := Parse(raw).Envelope.To
+			open := 0
+			for _, a := range l {
+				switch {
+				case a.IsGroupStart():
+					open++
+				case a.IsGroupEnd():
+					open--
+				}
+			}
+			if open != 0 || len(l) > MaxAddresses {
+				t.Errorf("%d before the groups: %d entries, %d groups left open", MaxAddresses-pre, len(l), open)
+			}
 		}
 	})
 }

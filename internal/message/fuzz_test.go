@@ -1,0 +1,93 @@
+package message
+
+import (
+	"fmt"
+	"math/rand"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// watchdog crashes the fuzzing worker when one input takes longer than a
+// generous bound, so that a hang or a quadratic input is recorded under
+// testdata/fuzz like any crasher instead of silently stalling the fuzzer.
+func watchdog(n int) *time.Timer {
+	return time.AfterFunc(10*time.Second, func() {
+		panic(fmt.Sprintf("input of %d octets still running after 10s", n))
+	})
+}
+
+func fuzzSeeds() [][]byte {
+	var seeds [][]byte
+	for _, m := range corpus() {
+		seeds = append(seeds, m.raw())
+	}
+	g := &gen{r: rand.New(rand.NewSource(8)), damage: true}
+	for i := 0; i < 20; i++ {
+		seeds = append(seeds, g.message())
+	}
+	return seeds
+}
+
+// FuzzParse: any input parses without panicking into a cache whose offsets
+// nest inside the message, whose sections all resolve inside it, and which
+// survives MarshalBinary and UnmarshalBinary unchanged.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		defer watchdog(len(raw)).Stop()
+		c := Parse(raw)
+		checkInvariants(t, c, raw)
+		roundTrip(t, c)
+		c.HeaderFields([]string{"subject", "from"}, false)
+		c.HeaderFields([]string{"received"}, true)
+		c.Header("to")
+	})
+}
+
+// FuzzUnmarshal: arbitrary records never panic the decoder, and whatever
+// decodes is a cache every accessor can use safely and that re-encodes to
+// an equal value.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		b, err := Parse(s).MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{Version})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(len(data)).Stop()
+		var c Cache
+		if err := c.UnmarshalBinary(data); err != nil {
+			return
+		}
+		b, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatalf("decoded record does not encode: %v", err)
+		}
+		var d Cache
+		if err := d.UnmarshalBinary(b); err != nil {
+			t.Fatalf("re-encoded record does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(&c, &d) {
+			t.Fatalf("re-encoded record decodes differently")
+		}
+		for _, s := range sections(&c) {
+			path, spec := splitSection(s)
+			off, n, err := c.Section(path, spec)
+			if err != nil {
+				t.Fatalf("Section(%v, %q): %v", path, spec, err)
+			}
+			if off < 0 || n < 0 || off+n > c.Size {
+				t.Fatalf("Section(%v, %q) = %d+%d outside %d octets", path, spec, off, n, c.Size)
+			}
+		}
+		c.HeaderFields([]string{"subject"}, false)
+		c.Header("from")
+	})
+}
