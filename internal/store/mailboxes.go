@@ -172,6 +172,33 @@ func (x *tx) expungeAll(a *Account, m *Mailbox) error {
 	return err
 }
 
+// createParents creates the missing parent levels of name (RFC 3501 6.3.3).
+func (x *tx) createParents(acct uint64, name string) error {
+	parts := strings.Split(name, Separator)
+	for i := 1; i < len(parts); i++ {
+		parent := strings.Join(parts[:i], Separator)
+		if x.table(tMailboxes).Get(mailboxKey(acct, parent)) == nil {
+			if _, err := x.createMailbox(acct, parent, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// accountMailbox reads an account and one of its mailboxes.
+func (x *tx) accountMailbox(account, name string) (*Account, *Mailbox, error) {
+	a, err := x.account(account)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := x.mailbox(a.ID, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, m, nil
+}
+
 // CreateMailbox creates a mailbox, and any missing parent levels (RFC 3501
 // 6.3.3). specialUse may be "" or one of SpecialUses.
 func (s *Store) CreateMailbox(ctx context.Context, account, name, specialUse string) (*Mailbox, error) {
@@ -185,14 +212,8 @@ func (s *Store) CreateMailbox(ctx context.Context, account, name, specialUse str
 		if err != nil {
 			return err
 		}
-		parts := strings.Split(n, Separator)
-		for i := 1; i < len(parts); i++ {
-			parent := strings.Join(parts[:i], Separator)
-			if x.table(tMailboxes).Get(mailboxKey(a.ID, parent)) == nil {
-				if _, err := x.createMailbox(a.ID, parent, ""); err != nil {
-					return err
-				}
-			}
+		if err := x.createParents(a.ID, n); err != nil {
+			return err
 		}
 		m, err = x.createMailbox(a.ID, n, specialUse)
 		return err
@@ -205,11 +226,7 @@ func (s *Store) CreateMailbox(ctx context.Context, account, name, specialUse str
 // \Noselect; deleting a \Noselect mailbox with children is an error.
 func (s *Store) DeleteMailbox(ctx context.Context, account, name string) error {
 	return s.update(ctx, func(x *tx) error {
-		a, err := x.account(account)
-		if err != nil {
-			return err
-		}
-		m, err := x.mailbox(a.ID, name)
+		a, m, err := x.accountMailbox(account, name)
 		if err != nil {
 			return err
 		}
@@ -246,11 +263,7 @@ func (s *Store) RenameMailbox(ctx context.Context, account, from, to string) err
 		return err
 	}
 	return s.update(ctx, func(x *tx) error {
-		a, err := x.account(account)
-		if err != nil {
-			return err
-		}
-		m, err := x.mailbox(a.ID, from)
+		a, m, err := x.accountMailbox(account, from)
 		if err != nil {
 			return err
 		}
@@ -260,15 +273,8 @@ func (s *Store) RenameMailbox(ctx context.Context, account, from, to string) err
 		if nt == m.Name || strings.HasPrefix(nt, m.Name+Separator) {
 			return fmt.Errorf("%w: cannot rename %s into itself", ErrBadName, m.Name)
 		}
-		// Create missing parents of the new name.
-		parts := strings.Split(nt, Separator)
-		for i := 1; i < len(parts); i++ {
-			parent := strings.Join(parts[:i], Separator)
-			if x.table(tMailboxes).Get(mailboxKey(a.ID, parent)) == nil {
-				if _, err := x.createMailbox(a.ID, parent, ""); err != nil {
-					return err
-				}
-			}
+		if err := x.createParents(a.ID, nt); err != nil {
+			return err
 		}
 		if m.Name == "INBOX" {
 			// The mailbox (id, messages, UIDs) moves to the new name; a new,
@@ -400,11 +406,8 @@ func (s *Store) Subscribe(ctx context.Context, account, name string, on bool) er
 func (s *Store) MailboxStatus(ctx context.Context, account, name string) (*Mailbox, error) {
 	var m *Mailbox
 	err := s.view(ctx, func(x *tx) error {
-		a, err := x.account(account)
-		if err != nil {
-			return err
-		}
-		m, err = x.mailbox(a.ID, name)
+		var err error
+		_, m, err = x.accountMailbox(account, name)
 		return err
 	})
 	return m, err

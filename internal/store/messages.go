@@ -230,11 +230,7 @@ func (s *Store) Deliver(ctx context.Context, in *Incoming, rcpts []Recipient, da
 func (s *Store) Append(ctx context.Context, account, mailbox string, in *Incoming, flags Flags, date time.Time) (uint32, uint32, error) {
 	var uv, uid uint32
 	err := s.update(ctx, func(x *tx) error {
-		a, err := x.account(account)
-		if err != nil {
-			return err
-		}
-		m, err := x.mailbox(a.ID, mailbox)
+		a, m, err := x.accountMailbox(account, mailbox)
 		if err != nil {
 			return err
 		}
