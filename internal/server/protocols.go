@@ -9,6 +9,7 @@ import (
 
 	"github.com/m-store/mstore/internal/auth"
 	"github.com/m-store/mstore/internal/config"
+	"github.com/m-store/mstore/internal/imap"
 	"github.com/m-store/mstore/internal/pop3"
 	"github.com/m-store/mstore/internal/store"
 )
@@ -40,6 +41,7 @@ func bindListeners(cfg *config.Config, certs *auth.Certs) ([]*listener, error) {
 		name, addr string
 		tls        bool
 	}{
+		{"imap", cfg.IMAPListen, false}, {"imaps", cfg.IMAPSListen, true},
 		{"pop3", cfg.POP3Listen, false}, {"pop3s", cfg.POP3SListen, true},
 	} {
 		if want.addr == "" {
@@ -67,9 +69,16 @@ func attachServers(ls []*listener, cfg *config.Config, st *store.Store, certs *a
 	if certs != nil {
 		tlsConf = certs.TLSConfig()
 	}
+	var im *imap.Server
 	var pp *pop3.Server
 	for _, l := range ls {
 		switch l.name {
+		case "imap", "imaps":
+			if im == nil {
+				im = imap.New(st, imap.Options{TLSConfig: tlsConf, AllowPlaintext: cfg.AllowPlaintextAuth, Limiter: limiter,
+					MaxSessions: cfg.IMAPMaxSessions, AppendLimit: cfg.MaxMessageSize, Logger: lg})
+			}
+			l.srv = im
 		case "pop3", "pop3s":
 			if pp == nil {
 				pp = pop3.New(st, pop3.Options{TLSConfig: tlsConf, AllowPlaintext: cfg.AllowPlaintextAuth, Limiter: limiter, Hostname: hostname(), Logger: lg})

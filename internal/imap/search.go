@@ -1,0 +1,433 @@
+package imap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/m-store/mstore/internal/imap/imapserver"
+
+	"github.com/m-store/mstore/internal/blob"
+	"github.com/m-store/mstore/internal/message"
+	"github.com/m-store/mstore/internal/store"
+)
+
+// SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4), with ESEARCH's result options
+// (RFC 4731) and SEARCHRES (RFC 5182).
+//
+// Messages are read in batches, each in one read transaction: records for
+// flags, dates and sizes, the parsed-message cache when a header key or a
+// SENT* key needs it. Keys are tried cheapest first; BODY and TEXT open the
+// message file, only for messages that passed the other keys, and read
+// only the text parts (decoded from their transfer encoding and, for the
+// common charsets, to UTF-8). Strings match case-insensitively, against
+// the raw header value and against its RFC 2047 decoding.
+
+const searchBatch = 2000
+
+type searchMsg struct {
+	seq, uid uint32
+	flags    store.Flags
+	date     time.Time
+	size     int64
+	blob     string
+	c        *message.Cache
+
+	loaded bool
+	header string // folded, decoded header (TEXT)
+	body   string // folded, decoded text of the body (BODY, TEXT)
+}
+
+type searcher struct {
+	ss     *session
+	m      *selected
+	n      uint32 // messages in the view ("*" as a sequence number)
+	maxUID uint32 // "*" as a UID
+	err    error  // a message file that could not be read
+}
+
+func searchNeeds(c *goimap.SearchCriteria) (cache, file bool) {
+	cache = len(c.Header) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
+	file = len(c.Body) > 0 || len(c.Text) > 0
+	for i := range c.Not {
+		cc, ff := searchNeeds(&c.Not[i])
+		cache, file = cache || cc, file || ff
+	}
+	for i := range c.Or {
+		for j := range c.Or[i] {
+			cc, ff := searchNeeds(&c.Or[i][j])
+			cache, file = cache || cc, file || ff
+		}
+	}
+	return cache || file, file
+}
+
+func hasModSeq(c *goimap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if hasModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if hasModSeq(&c.Or[i][0]) || hasModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Search answers SEARCH and UID SEARCH.
+func (ss *session) Search(kind imapserver.NumKind, c *goimap.SearchCriteria, o *goimap.SearchOptions) (*goimap.SearchData, error) {
+	defer ss.begin()()
+	m, err := ss.selectedOK()
+	if err != nil {
+		if ss.sel != nil && o.ReturnSave {
+			ss.sel.searchRes = nil
+		}
+		return nil, err
+	}
+	d, err := ss.search(m, kind, c)
+	if o.ReturnSave {
+		m.searchRes = nil
+		if err == nil {
+			m.searchRes = d.uids
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.data, nil
+}
+
+type searchResult struct {
+	data *goimap.SearchData
+	uids []uint32
+}
+
+func (ss *session) search(m *selected, kind imapserver.NumKind, c *goimap.SearchCriteria) (*searchResult, error) {
+	if hasModSeq(c) {
+		return nil, bad("CONDSTORE is not supported")
+	}
+	s := &searcher{ss: ss, m: m, n: uint32(len(m.uids))}
+	if len(m.uids) > 0 {
+		s.maxUID = m.uids[len(m.uids)-1]
+	}
+	withCache, _ := searchNeeds(c)
+	ctx, cancel := ss.ctx()
+	defer cancel()
+	var seqs, uids []uint32
+	for start := 0; start < len(m.uids); start += searchBatch {
+		end := min(start+searchBatch, len(m.uids))
+		batch := m.uids[start:end]
+		msgs := make([]*searchMsg, 0, len(batch))
+		err := ss.srv.st.ReadMessages(ctx, m.id, batch, withCache, func(msg *store.Message, cb []byte) error {
+			x := &searchMsg{uid: msg.UID, flags: msg.Flags, date: msg.InternalDate, size: msg.Size, blob: msg.Blob}
+			if cb != nil {
+				x.c = new(message.Cache)
+				if err := x.c.UnmarshalBinary(cb); err != nil {
+					return fmt.Errorf("message %d (file %s): %w", msg.UID, msg.Blob, err)
+				}
+			}
+			msgs = append(msgs, x)
+			return nil
+		})
+		if err != nil {
+			return nil, ss.storeErr("SEARCH", err, codeNonExistent)
+		}
+		for _, x := range msgs {
+			x.seq = m.seq(x.uid)
+			if s.match(x, c) {
+				seqs = append(seqs, x.seq)
+				uids = append(uids, x.uid)
+			}
+		}
+	}
+	if s.err != nil {
+		ss.log.Error("SEARCH: read message file", "mailbox", m.name, "err", s.err)
+	}
+	d := &goimap.SearchData{Count: uint32(len(seqs))}
+	nums := seqs
+	if kind == imapserver.NumKindUID {
+		nums = uids
+		var set goimap.UIDSet
+		for _, u := range uids {
+			set = appendUID(set, u)
+		}
+		d.All = set
+	} else {
+		var set goimap.SeqSet
+		for _, n := range seqs {
+			if k := len(set); k > 0 && set[k-1].Stop+1 == n {
+				set[k-1].Stop = n
+			} else {
+				set = append(set, goimap.SeqRange{Start: n, Stop: n})
+			}
+		}
+		d.All = set
+	}
+	if len(nums) > 0 {
+		d.Min, d.Max = nums[0], nums[len(nums)-1]
+	}
+	return &searchResult{data: d, uids: uids}, nil
+}
+
+func inRange(n, lo, hi, star uint32) bool {
+	if lo == 0 {
+		lo = star
+	}
+	if hi == 0 {
+		hi = star
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return n >= lo && n <= hi
+}
+
+func (s *searcher) seqIn(set goimap.SeqSet, n uint32) bool {
+	for _, r := range set {
+		if inRange(n, r.Start, r.Stop, s.n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *searcher) uidIn(set goimap.UIDSet, u uint32) bool {
+	if goimap.IsSearchRes(set) {
+		_, ok := slices.BinarySearch(s.m.searchRes, u)
+		return ok
+	}
+	for _, r := range set {
+		if inRange(u, uint32(r.Start), uint32(r.Stop), s.maxUID) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *searcher) hasFlag(x *searchMsg, f goimap.Flag) bool {
+	if strings.EqualFold(string(f), `\Recent`) {
+		return s.m.isRecent(x.uid)
+	}
+	return x.flags.Has(string(f))
+}
+
+// day is a date without time and zone: RFC 3501 compares dates only.
+func day(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
+	for _, set := range c.SeqNum {
+		if !s.seqIn(set, x.seq) {
+			return false
+		}
+	}
+	for _, set := range c.UID {
+		if !s.uidIn(set, x.uid) {
+			return false
+		}
+	}
+	if !c.Since.IsZero() && day(x.date).Before(day(c.Since)) {
+		return false
+	}
+	if !c.Before.IsZero() && !day(x.date).Before(day(c.Before)) {
+		return false
+	}
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		if x.c == nil || x.c.Date == nil {
+			return false
+		}
+		sd := day(*x.c.Date)
+		if !c.SentSince.IsZero() && sd.Before(day(c.SentSince)) {
+			return false
+		}
+		if !c.SentBefore.IsZero() && !sd.Before(day(c.SentBefore)) {
+			return false
+		}
+	}
+	for _, f := range c.Flag {
+		if !s.hasFlag(x, f) {
+			return false
+		}
+	}
+	for _, f := range c.NotFlag {
+		if s.hasFlag(x, f) {
+			return false
+		}
+	}
+	if c.Larger > 0 && x.size <= c.Larger {
+		return false
+	}
+	if c.Smaller > 0 && x.size >= c.Smaller {
+		return false
+	}
+	for _, h := range c.Header {
+		if x.c == nil || !headerMatch(x.c, h.Key, h.Value) {
+			return false
+		}
+	}
+	for i := range c.Not {
+		if s.match(x, &c.Not[i]) {
+			return false
+		}
+	}
+	for i := range c.Or {
+		if !s.match(x, &c.Or[i][0]) && !s.match(x, &c.Or[i][1]) {
+			return false
+		}
+	}
+	if len(c.Body) > 0 || len(c.Text) > 0 {
+		s.load(x)
+		for _, b := range c.Body {
+			if !strings.Contains(x.body, fold(b)) {
+				return false
+			}
+		}
+		for _, t := range c.Text {
+			t = fold(t)
+			if !strings.Contains(x.body, t) && !strings.Contains(x.header, t) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func fold(s string) string { return strings.ToLower(s) }
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+
+// decodeWords decodes RFC 2047 encoded-words, leaving the text as it is
+// when it cannot.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+// headerMatch is SEARCH HEADER (and FROM, TO, CC, BCC, SUBJECT): some
+// field of that name contains value; an empty value matches any message
+// with the field.
+func headerMatch(c *message.Cache, name, value string) bool {
+	vals := c.Header(name)
+	if len(vals) == 0 {
+		return false
+	}
+	if value == "" {
+		return true
+	}
+	needle := fold(value)
+	for _, v := range vals {
+		if strings.Contains(fold(v), needle) || strings.Contains(fold(decodeWords(v)), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads the text of a message for BODY and TEXT: the decoded header,
+// and every text part (and encapsulated message header) decoded from its
+// transfer encoding and charset.
+func (s *searcher) load(x *searchMsg) {
+	if x.loaded {
+		return
+	}
+	x.loaded = true
+	if x.c == nil {
+		return
+	}
+	x.header = fold(decodeWords(string(x.c.RawHeader)))
+	sec, err := s.ss.srv.openMessage(x.blob)
+	if err != nil {
+		s.err = fmt.Errorf("message %d (file %s): %w", x.uid, x.blob, err)
+		return
+	}
+	defer sec.Close()
+	var b strings.Builder
+	s.walkText(sec, &x.c.Body, &b)
+	x.body = b.String()
+}
+
+func (s *searcher) read(sec *blob.Section, off, n int64) []byte {
+	buf := make([]byte, n)
+	k, err := sec.ReadAt(buf, off)
+	s.ss.srv.fileBytes.Add(int64(k))
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
+	}
+	return buf[:k]
+}
+
+func (s *searcher) walkText(sec *blob.Section, p *message.Part, b *strings.Builder) {
+	switch {
+	case p.IsMultipart():
+		for i := range p.Parts {
+			s.walkText(sec, &p.Parts[i], b)
+		}
+	case p.Message != nil:
+		h := s.read(sec, p.Message.Body.HeaderStart, p.Message.Body.BodyStart-p.Message.Body.HeaderStart)
+		b.WriteString(fold(decodeWords(string(h))))
+		b.WriteByte('\n')
+		s.walkText(sec, &p.Message.Body, b)
+	case p.IsText():
+		raw := s.read(sec, p.BodyStart, p.Size())
+		dec, err := message.AppendDecoded(nil, p.Encoding, raw)
+		if err != nil {
+			dec = raw
+		}
+		charset := ""
+		for _, pm := range p.Params {
+			if strings.EqualFold(pm.Name, "charset") {
+				charset = pm.Value
+			}
+		}
+		b.WriteString(fold(toUTF8(charset, dec)))
+		b.WriteByte('\n')
+	}
+}
+
+// toUTF8 converts text of the charsets mail mostly uses; others are taken
+// as they are.
+func toUTF8(charset string, b []byte) string {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "latin1", "iso_8859-1", "windows-1252", "cp1252", "iso-8859-15":
+		if utf8.Valid(b) && !bytes.ContainsFunc(b, func(r rune) bool { return r >= 0x80 }) {
+			return string(b)
+		}
+		rs := make([]rune, len(b))
+		for i, c := range b {
+			rs[i] = rune(c)
+		}
+		return string(rs)
+	}
+	return string(b)
+}
+
+func charsetReader(charset string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(charset) {
+	case "windows-1252", "cp1252", "iso-8859-15", "latin1":
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return strings.NewReader(toUTF8("iso-8859-1", b)), nil
+	}
+	return nil, fmt.Errorf("charset %s not supported", charset)
+}

@@ -1,0 +1,127 @@
+package imap
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/m-store/mstore/internal/store"
+)
+
+func mkSearchMsg(from, to, subject, date, body string, extra string) string {
+	return strings.ReplaceAll("From: "+from+"\nTo: "+to+"\nSubject: "+subject+"\nDate: "+date+"\n"+extra+"\n"+body+"\n", "\n", "\r\n")
+}
+
+func TestSearch(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	ctx := context.Background()
+	add := func(raw string, date time.Time, flags ...string) {
+		in, err := e.st.Ingest(ctx, strings.NewReader(raw), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := store.ParseFlags(flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.st.Append(ctx, "alice", "INBOX", in, f, date); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := func(y int, m time.Month, day int) time.Time { return time.Date(y, m, day, 12, 0, 0, 0, time.Local) }
+	// 1
+	add(mkSearchMsg("Alice <alice@example.org>", "bob@example.com", "Meeting tomorrow", "Mon, 1 Feb 2021 10:00:00 +0000", "Let us meet at noon.", ""), d(2021, 2, 1), `\Seen`)
+	// 2
+	add(mkSearchMsg("Bob <bob@example.com>", "alice@example.org", "=?utf-8?q?Gr=C3=BC=C3=9Fe?=", "Tue, 2 Feb 2021 10:00:00 +0000", "Caf=C3=A9 au lait", "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\nX-Priority: 1\n"), d(2021, 2, 2), `\Flagged`, `$Important`)
+	// 3: big, HTML, latin-1
+	add(mkSearchMsg("Carol <carol@example.net>", "alice@example.org", "Report", "Wed, 3 Feb 2021 23:30:00 -0500", strings.Repeat("filler ", 200)+"na\xefve", "Content-Type: text/plain; charset=iso-8859-1\n"), d(2021, 2, 3), `\Answered`, `\Deleted`)
+	// 4: base64 body, no Date
+	add(strings.ReplaceAll("From: dave@example.org\nSubject: encoded\nContent-Transfer-Encoding: base64\n\nU2VjcmV0IHdvcmQ6IHp5enp5dmE=\n", "\n", "\r\n"), d(2021, 3, 1), `\Draft`)
+	r := e.rawLogin("alice", "secret")
+	r.ok("SELECT INBOX")
+	cases := []struct{ q, want string }{
+		{"ALL", "1 2 3 4"},
+		{"1:2", "1 2"},
+		{"2:*", "2 3 4"},
+		{"UID 3:*", "3 4"},
+		{"SEEN", "1"}, {"UNSEEN", "2 3 4"},
+		{"FLAGGED", "2"}, {"UNFLAGGED", "1 3 4"},
+		{"ANSWERED", "3"}, {"UNANSWERED", "1 2 4"},
+		{"DELETED", "3"}, {"UNDELETED", "1 2 4"},
+		{"DRAFT", "4"}, {"UNDRAFT", "1 2 3"},
+		{"KEYWORD $important", "2"}, {"UNKEYWORD $Important", "1 3 4"},
+		{"RECENT", "1 2 3 4"}, {"NEW", "2 3 4"}, {"OLD", ""},
+		{"FROM alice", "1"}, {"FROM ALICE@EXAMPLE", "1"}, {"TO alice", "2 3"},
+		{`SUBJECT "grüße"`, "2"}, {"SUBJECT meeting", "1"},
+		{`HEADER X-Priority ""`, "2"}, {"HEADER X-Priority 1", "2"}, {"HEADER X-Priority 2", ""},
+		{"CC anyone", ""}, {"BCC anyone", ""},
+		{"BODY noon", "1"}, {"BODY café", "2"}, {`BODY "naïve"`, "3"}, {"BODY zyzzyva", "4"},
+		{"BODY meeting", ""}, {"TEXT meeting", "1"}, {"TEXT Carol", "3"},
+		{"LARGER 1000", "3"}, {"SMALLER 1000", "1 2 4"},
+		{"SMALLER 1000 LARGER 120", "1 2"}, {"LARGER 120 SMALLER 1000", "1 2"}, {"SMALLER 0", ""},
+		{"SINCE 2-Feb-2021", "2 3 4"}, {"BEFORE 2-Feb-2021", "1"}, {"ON 3-Feb-2021", "3"},
+		{"SENTSINCE 2-Feb-2021", "2 3"}, {"SENTBEFORE 2-Feb-2021", "1"}, {"SENTON 3-Feb-2021", "3"},
+		{"NOT SEEN", "2 3 4"}, {"OR SEEN FLAGGED", "1 2"}, {"OR (SEEN FROM bob) DRAFT", "4"},
+		{"NOT (OR SEEN FLAGGED) UNDELETED", "4"}, {"(SEEN) (FROM alice)", "1"},
+		{"CHARSET UTF-8 SUBJECT {7+}\r\ngrüße", "2"},
+	}
+	for _, c := range cases {
+		u, st := r.cmd("SEARCH %s", c.q)
+		if !strings.HasPrefix(st, "OK") {
+			t.Errorf("SEARCH %s: %s", c.q, st)
+			continue
+		}
+		got := ""
+		for _, l := range u {
+			if rest, ok := strings.CutPrefix(l, "* SEARCH"); ok {
+				got = strings.TrimSpace(rest)
+			}
+		}
+		if got != c.want {
+			t.Errorf("SEARCH %s = %q, want %q", c.q, got, c.want)
+		}
+	}
+	r.expect("NO [BADCHARSET", "SEARCH CHARSET KOI8-R FROM x")
+	r.expect("BAD", "SEARCH FOOBAR")
+	r.expect("BAD", "SEARCH SINCE yesterday")
+
+	// UID SEARCH answers UIDs; ESEARCH (RFC 4731) and SEARCHRES (RFC 5182).
+	r.ok("STORE 1 -FLAGS (\\Seen)") // UIDs and numbers part ways after an expunge
+	r.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+	r.ok("EXPUNGE")
+	u := r.ok("UID SEARCH UNDELETED")
+	mustHave(t, u, "* SEARCH 2 4")
+	u = r.ok("SEARCH RETURN (MIN MAX COUNT) UNDELETED")
+	mustHave(t, u, `ESEARCH (TAG "a`, "MIN 1 MAX 2 COUNT 2")
+	u = r.ok("UID SEARCH RETURN (ALL) ALL")
+	mustHave(t, u, "UID ALL 2,4")
+	u = r.ok("SEARCH RETURN () FLAGGED")
+	mustHave(t, u, "ALL 1")
+	u = r.ok("SEARCH RETURN (SAVE) DRAFT")
+	mustNotHave(t, u, "ESEARCH", "* SEARCH")
+	u = r.ok("FETCH $ UID")
+	if strings.Join(u, " ") != "* 2 FETCH (UID 4)" {
+		t.Fatalf("FETCH $: %q", u)
+	}
+	u = r.ok("SEARCH RETURN (SAVE MIN) OR DRAFT FLAGGED")
+	mustHave(t, u, "MIN 1")
+	u = r.ok("UID SEARCH $")
+	mustHave(t, u, "* SEARCH 2 4")
+	u = r.ok("SEARCH NOT $")
+	if strings.Join(u, " ") != "* SEARCH" {
+		t.Fatalf("SEARCH NOT $: %q", u)
+	}
+	r.ok("SEARCH RETURN (SAVE) FROM nobody")
+	u = r.ok("FETCH $ UID")
+	if len(u) != 0 {
+		t.Fatalf("FETCH of an empty $: %q", u)
+	}
+	// IMAP4rev2 always answers ESEARCH.
+	r2 := e.rawLogin("alice", "secret")
+	r2.ok("ENABLE IMAP4rev2")
+	r2.ok("EXAMINE INBOX")
+	u = r2.ok("SEARCH FLAGGED")
+	mustHave(t, u, "* ESEARCH", "ALL 1")
+}
