@@ -214,7 +214,8 @@ func TestCopyMoveAppend(t *testing.T) {
 	u = o.ok("NOOP")
 	mustHave(t, u, "* 5 EXISTS")
 	u = o.ok("FETCH 5 (FLAGS INTERNALDATE)")
-	want := time.Date(2021, 3, 5, 10, 11, 12, 0, time.FixedZone("", 2*3600)).Local().Format("_2-Jan-2006 15:04:05 -0700")
+	// The internal date keeps the zone APPEND gave it.
+	want := " 5-Mar-2021 10:11:12 +0200"
 	mustHave(t, u, `FLAGS (\Draft kw2) INTERNALDATE "`+want+`"`)
 	r.expect("NO [TRYCREATE]", "APPEND nothere {1+}\r\nx")
 	r.expect("NO [TOOBIG]", "APPEND dst {2000+}\r\n%s", strings.Repeat("x", 2000))

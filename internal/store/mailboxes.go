@@ -270,7 +270,9 @@ func (s *Store) RenameMailbox(ctx context.Context, account, from, to string) err
 		if x.table(tMailboxes).Get(mailboxKey(a.ID, nt)) != nil {
 			return fmt.Errorf("mailbox %s: %w", nt, ErrMailboxExists)
 		}
-		if nt == m.Name || strings.HasPrefix(nt, m.Name+Separator) {
+		// A mailbox cannot move below itself; INBOX can (RFC 3501 6.3.5:
+		// its messages move, INBOX stays).
+		if nt == m.Name || (m.Name != "INBOX" && strings.HasPrefix(nt, m.Name+Separator)) {
 			return fmt.Errorf("%w: cannot rename %s into itself", ErrBadName, m.Name)
 		}
 		if err := x.createParents(a.ID, nt); err != nil {

@@ -271,6 +271,8 @@ func (m *Message) encode() []byte {
 	e.uv(m.ModSeq)
 	e.u8(m.Flags.System)
 	e.strs(m.Flags.Keywords)
+	_, offset := m.InternalDate.Zone()
+	e.iv(int64(offset))
 	return e.b
 }
 
@@ -280,9 +282,13 @@ func decodeMessage(uid uint32, b []byte) (*Message, error) {
 		return nil, fmt.Errorf("message record version %d: %w", v, errCorrupt)
 	}
 	m := &Message{UID: uid, Blob: d.str(), Size: d.iv()}
-	m.InternalDate = time.Unix(d.iv(), 0)
+	secs := d.iv()
 	m.ModSeq = d.uv()
 	m.Flags.System = d.u8()
 	m.Flags.Keywords = d.strs()
+	// The internal date keeps the zone it was given in (APPEND's date, or
+	// the server's at delivery), as IMAP shows it. It comes last so that
+	// peekMessage (imapsupport.go) reads the fields before it in place.
+	m.InternalDate = time.Unix(secs, 0).In(time.FixedZone("", int(d.iv())))
 	return m, d.done("message record")
 }

@@ -255,12 +255,31 @@ func TestRenameInboxAndRecent(t *testing.T) {
 	if from, _ := s.TakeRecent(ctx, inbox.ID); from != 3 {
 		t.Fatalf("second TakeRecent = %d, want 3 (nothing recent)", from)
 	}
-	if err := s.RenameMailbox(ctx, "erin", "INBOX", "Old"); err != nil {
+	if err := s.RenameMailbox(ctx, "erin", "INBOX", "INBOX/Old"); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := s.MailboxStatus(ctx, "erin", "Old")
+	old, _ := s.MailboxStatus(ctx, "erin", "INBOX/Old")
 	nin, _ := s.MailboxStatus(ctx, "erin", "INBOX")
 	if old.Messages != 2 || nin.Messages != 0 || nin.UIDValidity == old.UIDValidity || old.ID != inbox.ID {
 		t.Fatalf("after RENAME INBOX: old %+v, inbox %+v", old, nin)
+	}
+}
+
+func TestInternalDateKeepsZone(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	mkAccount(t, s, "zoe")
+	when := time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("", -7*3600))
+	if _, _, err := s.Append(ctx, "zoe", "INBOX", incoming(1, 10), Flags{}, when); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := s.MailboxStatus(ctx, "zoe", "INBOX")
+	snap, err := s.Messages(ctx, inbox.ID)
+	if err != nil || len(snap.Messages) != 1 {
+		t.Fatal(err)
+	}
+	got := snap.Messages[0].InternalDate
+	if _, off := got.Zone(); !got.Equal(when) || off != -7*3600 {
+		t.Fatalf("internal date %v, want %v in its zone", got, when)
 	}
 }
