@@ -193,11 +193,7 @@ func (s *Store) ExpungeDeleted(ctx context.Context, mailbox uint64, uids []uint3
 	var gone []uint32
 	err := s.update(ctx, func(x *tx) error {
 		gone = nil
-		m, err := x.mailboxByID(mailbox)
-		if err != nil {
-			return err
-		}
-		a, err := x.accountByID(m.Account)
+		m, a, err := x.mailboxOwner(mailbox)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,28 @@ func beU32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 
 func messageKey(mbox uint64, uid uint32) []byte { return u32key(u64key(nil, mbox), uid) }
 
+// message reads message uid of mailbox mbox; nil, nil when it is not there.
+func (x *tx) message(mbox uint64, uid uint32) (*Message, error) {
+	b := x.table(tMessages).Get(messageKey(mbox, uid))
+	if b == nil {
+		return nil, nil
+	}
+	return decodeMessage(uid, b)
+}
+
+// mailboxOwner reads a mailbox by id and the account it belongs to.
+func (x *tx) mailboxOwner(id uint64) (*Mailbox, *Account, error) {
+	m, err := x.mailboxByID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := x.accountByID(m.Account)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, a, nil
+}
+
 // Incoming is a message whose file is stored and parsed, ready to be
 // referenced by messages.
 type Incoming struct {
@@ -118,16 +140,14 @@ func (x *tx) expunge(a *Account, m *Mailbox, uids []uint32) ([]uint32, error) {
 	msgs := x.table(tMessages)
 	var gone []uint32
 	for _, uid := range uids {
-		key := messageKey(m.ID, uid)
-		b := msgs.Get(key)
-		if b == nil {
-			continue
-		}
-		msg, err := decodeMessage(uid, b)
+		msg, err := x.message(m.ID, uid)
 		if err != nil {
 			return nil, err
 		}
-		if err := msgs.Delete(key); err != nil {
+		if msg == nil {
+			continue
+		}
+		if err := msgs.Delete(messageKey(m.ID, uid)); err != nil {
 			return nil, err
 		}
 		if err := x.dropRef(msg.Blob); err != nil {
@@ -283,13 +303,12 @@ func (s *Store) Messages(ctx context.Context, mailbox uint64) (*Snapshot, error)
 func (s *Store) GetMessages(ctx context.Context, mailbox uint64, uids []uint32) ([]Message, error) {
 	var out []Message
 	err := s.view(ctx, func(x *tx) error {
-		msgs := x.table(tMessages)
 		for _, uid := range uids {
-			if b := msgs.Get(messageKey(mailbox, uid)); b != nil {
-				m, err := decodeMessage(uid, b)
-				if err != nil {
-					return err
-				}
+			m, err := x.message(mailbox, uid)
+			if err != nil {
+				return err
+			}
+			if m != nil {
 				out = append(out, *m)
 			}
 		}
@@ -377,14 +396,12 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox uint64, uids []uint32, o
 		msgs := x.table(tMessages)
 		var evUIDs []uint32
 		for _, uid := range uids {
-			key := messageKey(m.ID, uid)
-			b := msgs.Get(key)
-			if b == nil {
-				continue
-			}
-			msg, err := decodeMessage(uid, b)
+			msg, err := x.message(m.ID, uid)
 			if err != nil {
 				return err
+			}
+			if msg == nil {
+				continue
 			}
 			nf, diff := msg.Flags.apply(op, flags)
 			if !diff {
@@ -398,7 +415,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox uint64, uids []uint32, o
 			}
 			m.HighestModSeq++
 			msg.Flags, msg.ModSeq = nf, m.HighestModSeq
-			if err := msgs.Put(key, msg.encode()); err != nil {
+			if err := msgs.Put(messageKey(m.ID, uid), msg.encode()); err != nil {
 				return err
 			}
 			changed = append(changed, *msg)
@@ -417,11 +434,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox uint64, uids []uint32, o
 func (s *Store) Expunge(ctx context.Context, mailbox uint64, uids []uint32) ([]uint32, error) {
 	var gone []uint32
 	err := s.update(ctx, func(x *tx) error {
-		m, err := x.mailboxByID(mailbox)
-		if err != nil {
-			return err
-		}
-		a, err := x.accountByID(m.Account)
+		m, a, err := x.mailboxOwner(mailbox)
 		if err != nil {
 			return err
 		}
@@ -445,11 +458,7 @@ func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest st
 	res := &CopyResult{}
 	err := s.update(ctx, func(x *tx) error {
 		*res = CopyResult{}
-		src, err := x.mailboxByID(mailbox)
-		if err != nil {
-			return err
-		}
-		a, err := x.accountByID(src.Account)
+		src, a, err := x.mailboxOwner(mailbox)
 		if err != nil {
 			return err
 		}
@@ -462,16 +471,14 @@ func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest st
 			dst = src
 		}
 		res.UIDValidity = dst.UIDValidity
-		msgs := x.table(tMessages)
 		cache := x.table(tMsgCache)
 		for _, uid := range uids {
-			b := msgs.Get(messageKey(src.ID, uid))
-			if b == nil {
-				continue
-			}
-			msg, err := decodeMessage(uid, b)
+			msg, err := x.message(src.ID, uid)
 			if err != nil {
 				return err
+			}
+			if msg == nil {
+				continue
 			}
 			in := &Incoming{Blob: msg.Blob, Size: msg.Size, Cache: bytes.Clone(cache.Get([]byte(msg.Blob)))}
 			nu, err := x.addMessage(a, dst, in, msg.InternalDate, msg.Flags)
