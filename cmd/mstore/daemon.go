@@ -45,6 +45,10 @@ func pathsCommand() *cobra.Command {
 			fmt.Fprintf(w, "MS_RUN=%s\n", q(cfg.RunDir()))
 			fmt.Fprintf(w, "MS_PIDFILE=%s\n", q(server.PIDFile(cfg)))
 			fmt.Fprintf(w, "MS_LOGDIR=%s\n", q(filepath.Join(cfg.MSPath, "log")))
+			fmt.Fprintf(w, "MS_DBHOME=%s\n", q(cfg.DatabaseHome()))
+			fmt.Fprintf(w, "MS_DATA=%s\n", q(cfg.DataDir()))
+			fmt.Fprintf(w, "MS_TXLOG=%s\n", q(cfg.LogDir()))
+			fmt.Fprintf(w, "MS_BACKUP=%s\n", q(cfg.BackupDir()))
 			fmt.Fprintf(w, "MS_RUNTIME_USER=%s\n", q(cfg.RuntimeUser))
 			fmt.Fprintf(w, "MS_CONFIG=%s\n", q(cfg.Source))
 			return nil

@@ -86,12 +86,12 @@ func rootCommand(tools map[string]*cobra.Command, tio admin.IO, stdin io.Reader)
 	for _, name := range toolNames {
 		root.AddCommand(tools[name])
 	}
-	root.AddCommand(serveCommand(), userCommand(tio, stdin), pathsCommand(), pingCommand(tio))
+	root.AddCommand(serveCommand(), userCommand(tio, stdin), pathsCommand(), pingCommand(tio), restoredCommand(tio))
 	return root
 }
 
 // toolNames are the tools `make build` links to bin/mstore.
-var toolNames = []string{"msdb_test", "msdb_recover", "msdb_checkpoint", "msdb_archive", "msdb_printlog", "msdb_dump", "msdb_load"}
+var toolNames = []string{"msdb_test", "msdb_recover", "msdb_checkpoint", "msdb_archive", "msdb_hotcopy", "msdb_printlog", "msdb_dump", "msdb_load"}
 
 // tool wraps a tool's RunE: it finds the configuration, checks who runs
 // the tool, and hands over.
@@ -223,7 +223,18 @@ func toolCommands(tio admin.IO, stdin io.Reader) map[string]*cobra.Command {
 	c.Flags().BoolVarP(&arch.AllLogs, "logs", "l", false, "list all log files")
 	c.Flags().BoolVarP(&arch.Tables, "tables", "s", false, "list the table files")
 	c.Flags().BoolVarP(&arch.Verbose, "verbose", "v", false, "say what is done")
+	c.Flags().StringVar(&arch.Backup, "backup", "", "list the log files the backup in `DIR` needs (its tables' log, or for an incremental backup the log since it)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if arch.Backup != "" {
+			abs, err := filepath.Abs(arch.Backup)
+			arch.Backup = abs
+			return err
+		}
+		return nil
+	}
 	m["msdb_archive"] = c
+
+	m["msdb_hotcopy"] = hotcopyCommand(tio)
 
 	var begin, end string
 	c = tool("msdb_printlog [-f config] [-b LSN] [-e LSN]", "Print the transaction log, one line per record", noArgs,

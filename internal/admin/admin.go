@@ -328,6 +328,8 @@ type ArchiveOptions struct {
 	AllLogs  bool // -l
 	Tables   bool // -s
 	Verbose  bool // -v
+	// Backup (--backup DIR): list the log files the backup in DIR needs.
+	Backup string
 }
 
 // Archive is msdb_archive: it lists removable log files (default), all log
@@ -347,6 +349,16 @@ func ArchiveEnv(ctx context.Context, env *msdb.Env, o ArchiveOptions, tio IO) er
 			return filepath.Join(dir, base)
 		}
 		return base
+	}
+	if o.Backup != "" {
+		nums, err := env.BackupLogsNeeded(o.Backup)
+		if err != nil {
+			return err
+		}
+		for _, n := range nums {
+			fmt.Fprintln(tio.Out, name(env.LogDir(), logName(n)))
+		}
+		return nil
 	}
 	if o.Delete {
 		removed, err := env.RemoveArchivableLogs()

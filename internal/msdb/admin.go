@@ -63,13 +63,21 @@ func (e *Env) oldestNeeded() wal.LSN {
 func (e *Env) LogFiles() ([]uint32, error) { return wal.ListFiles(e.logDir) }
 
 // ArchivableLogs lists the log files no longer needed by recovery, a hot
-// copy in progress or the writer: they may be backed up and deleted.
+// copy or backup in progress, an incremental backup of the latest backup
+// (the backup mark) or the writer: they may be backed up and deleted.
 func (e *Env) ArchivableLogs() ([]uint32, error) {
 	nums, err := wal.ListFiles(e.logDir)
 	if err != nil {
 		return nil, err
 	}
 	need := e.oldestNeeded().File
+	keep, ok, err := e.backupKeep()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		need = min(need, keep.File)
+	}
 	cur := e.w.Durable().File
 	var out []uint32
 	for _, n := range nums {

@@ -54,6 +54,12 @@ func (d *Daemon) handleControl(ctx context.Context, req control.Request, stdout,
 			return err
 		}
 		return admin.ArchiveEnv(ctx, d.env, o, tio)
+	case "msdb_hotcopy":
+		var o admin.HotcopyOptions
+		if err := decode(&o); err != nil {
+			return err
+		}
+		return admin.HotcopyEnv(ctx, d.env, o, tio)
 	case "msdb_dump":
 		var o DumpRequest
 		if err := decode(&o); err != nil {

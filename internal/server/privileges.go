@@ -81,3 +81,36 @@ func chownTree(root string, uid, gid int) error {
 		return os.Lchown(p, uid, gid)
 	})
 }
+
+// GiveToRuntimeUser prepares dir for work the daemon does in it for a tool
+// run by root: dir and any missing parent are created (mode 0700) and, with
+// what dir already holds, given to the runtime user. Run by another user it
+// only creates them.
+func GiveToRuntimeUser(cfg *config.Config, dir string) error {
+	var created []string
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := runtimeIDs(cfg.RuntimeUser)
+	if err != nil || uid == 0 {
+		return err
+	}
+	for _, p := range created {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("give %s to runtime user %s: %w", p, cfg.RuntimeUser, err)
+		}
+	}
+	if err := chownTree(dir, uid, gid); err != nil {
+		return fmt.Errorf("give %s to runtime user %s: %w", dir, cfg.RuntimeUser, err)
+	}
+	return nil
+}

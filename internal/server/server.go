@@ -245,7 +245,11 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Error("checkpoint", "err", err)
 			}
 		case <-sweep.C:
-			grace := d.cfg.MailSweepGrace
+			grace, err := d.sweepGrace()
+			if err != nil {
+				d.log.Error("sweep message files: not swept", "err", err)
+				continue
+			}
 			st, err := d.blobs.Sweep(ctx, grace, func(id blob.ID) (bool, error) {
 				return d.store.Referenced(ctx, string(id), grace)
 			})
@@ -260,6 +264,27 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// sweepGrace is how long a message file no message references is kept:
+// mail-sweep-grace, or longer when the latest backup is older, since a
+// restore of it references every file that stopped being referenced after
+// its tables were copied.
+func (d *Daemon) sweepGrace() (time.Duration, error) {
+	mark, ok, err := d.env.BackupMark()
+	if err != nil {
+		return 0, err
+	}
+	return graceWithBackup(d.cfg.MailSweepGrace, mark, ok, time.Now()), nil
+}
+
+// graceWithBackup extends grace to cover every file dropped since the
+// latest backup's tables were copied (with a minute's margin for clocks).
+func graceWithBackup(grace time.Duration, mark msdb.BackupMark, ok bool, now time.Time) time.Duration {
+	if !ok {
+		return grace
+	}
+	return max(grace, now.Sub(mark.Started)+time.Minute)
 }
 
 func listen(addr string) (net.Listener, error) {

@@ -38,7 +38,7 @@ import (
 )
 
 // toolNames are the links `make build` makes to bin/mstore.
-var toolNames = []string{"msdb_test", "msdb_recover", "msdb_checkpoint", "msdb_archive", "msdb_printlog", "msdb_dump", "msdb_load"}
+var toolNames = []string{"msdb_test", "msdb_recover", "msdb_checkpoint", "msdb_archive", "msdb_hotcopy", "msdb_printlog", "msdb_dump", "msdb_load"}
 
 // binDir holds the built mstore, its tool links and rc.m-store.
 var binDir string
@@ -109,15 +109,17 @@ func runMain(m *testing.M) int {
 			return fail(err)
 		}
 	}
-	script, err := os.ReadFile(filepath.Join(root, "scripts", "rc.m-store"))
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "rc.m-store"), script, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := os.Chmod(filepath.Join(dir, "rc.m-store"), 0o755); err != nil {
-		return fail(err)
+	for _, name := range []string{"rc.m-store", "msdb_backup", "msdb_restore"} {
+		script, err := os.ReadFile(filepath.Join(root, "scripts", name))
+		if err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), script, 0o755); err != nil {
+			return fail(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), 0o755); err != nil {
+			return fail(err)
+		}
 	}
 	binDir = dir
 	// rc.m-store starts the daemon in the background and exits, so the
