@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/m-store/mstore/internal/config"
@@ -103,6 +104,11 @@ func GiveToRuntimeUser(cfg *config.Config, dir string) error {
 	uid, gid, err := runtimeIDs(cfg.RuntimeUser)
 	if err != nil || uid == 0 {
 		return err
+	}
+	// The store's backup directory is the runtime user's, as its database
+	// directory is, so that the daemon reaches a backup inside it.
+	if rel, err := filepath.Rel(cfg.BackupDir(), dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		created = append(created, cfg.BackupDir())
 	}
 	for _, p := range created {
 		if err := os.Lchown(p, uid, gid); err != nil {
