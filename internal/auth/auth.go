@@ -84,8 +84,10 @@ func PlaintextAllowed(conn net.Conn, isTLS, allow bool) bool {
 
 // Limiter slows down failed logins: after each failure for an address or
 // an account, the next attempt from it waits longer (doubling from
-// BaseDelay up to MaxDelay); a success clears the account's count. Counts
-// fade after Forget without failures.
+// BaseDelay up to MaxDelay). A success clears the account's count and the
+// address's, as Dovecot's auth penalty does: one mistyped password behind
+// a shared address (NAT, a webmail on loopback) must not slow every user
+// there. Counts fade after Forget without failures.
 type Limiter struct {
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
@@ -160,6 +162,7 @@ func (l *Limiter) succeed(addr, account string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, "user:"+store.NormalizeAccount(account))
+	delete(l.fails, "ip:"+hostOf(addr))
 }
 
 func hostOf(addr string) string {

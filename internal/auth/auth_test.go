@@ -43,6 +43,19 @@ func TestLimiterDelays(t *testing.T) {
 	if d := l.Delay("192.0.2.5:1", "alice"); d != 0 {
 		t.Fatalf("after a success the account is not delayed, got %v", d)
 	}
+	// A success from the address clears it: other users behind it log in
+	// at once; the failing account is still slowed from anywhere.
+	l.fail("192.0.2.1:1000", "mallory")
+	if d := l.Delay("192.0.2.1:3000", "carol"); d != l.MaxDelay {
+		t.Fatalf("before a success from the address: %v, want %v", d, l.MaxDelay)
+	}
+	l.succeed("192.0.2.1:3000", "carol")
+	if d := l.Delay("192.0.2.1:3001", "dave"); d != 0 {
+		t.Fatalf("after a success from the address, another user waits %v", d)
+	}
+	if d := l.Delay("192.0.2.7:1", "mallory"); d != l.BaseDelay {
+		t.Fatalf("the failing account after the address was cleared: %v, want %v", d, l.BaseDelay)
+	}
 	// Counts fade.
 	l.mu.Lock()
 	for _, f := range l.fails {
