@@ -170,6 +170,20 @@ func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32,
 // TakeRecentRange is TakeRecent returning the whole range taken: the UIDs
 // in [from, to) are \Recent for the caller and for no one else.
 func (s *Store) TakeRecentRange(ctx context.Context, mailbox uint64) (from, to uint32, err error) {
+	// Most SELECTs find nothing new: a read answers them without a commit.
+	var none bool
+	err = s.view(ctx, func(x *tx) error {
+		m, err := x.mailboxByID(mailbox)
+		if err != nil {
+			return err
+		}
+		from, to = m.RecentFrom, m.UIDNext
+		none = m.RecentFrom == m.UIDNext
+		return nil
+	})
+	if err != nil || none {
+		return from, to, err
+	}
 	err = s.update(ctx, func(x *tx) error {
 		m, err := x.mailboxByID(mailbox)
 		if err != nil {
