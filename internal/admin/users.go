@@ -28,7 +28,7 @@ type UserRequest struct {
 
 // StoreOptions turns the configuration into store options.
 func StoreOptions(cfg *config.Config) store.Options {
-	return store.Options{DefaultQuotaBytes: cfg.QuotaDefault, HashCost: cfg.PasswordHashCost}
+	return store.Options{DefaultQuotaBytes: cfg.QuotaDefault, HashCost: cfg.PasswordHashCost, AuthCacheTTL: cfg.AuthCacheTTL}
 }
 
 // User runs a user command directly on a stopped store.

@@ -84,6 +84,7 @@ type Config struct {
 	QuotaDefault       int64         // bytes a new account may hold; 0: no limit
 	MailSweepGrace     time.Duration // unreferenced message files younger than this are kept
 	PasswordHashCost   int           // bcrypt cost of new password hashes
+	AuthCacheTTL       time.Duration // how long a successful password check is remembered (0: never)
 	POP3Listen         string        // "" when off
 	POP3SListen        string        // implicit TLS; "" when off
 	IMAPListen         string        // "" when off
@@ -135,6 +136,7 @@ var keys = []keyDef{
 	{name: "quota-default", def: "0", set: setQuotaDefault},
 	{name: "mail-sweep-grace", def: "7d", set: setMailSweepGrace},
 	{name: "password-hash-cost", def: "10", set: setPasswordHashCost},
+	{name: "auth-cache-ttl", def: "1h", set: setAuthCacheTTL},
 	{name: "pop3-listen", def: ":110", set: listenKey(func(c *Config) *string { return &c.POP3Listen })},
 	{name: "pop3s-listen", def: "", set: listenKey(func(c *Config) *string { return &c.POP3SListen })},
 	{name: "imap-listen", def: ":143", set: listenKey(func(c *Config) *string { return &c.IMAPListen })},
@@ -513,6 +515,19 @@ func setMailSweepGrace(c *Config, v, _ string) error {
 		return errors.New("must be at least 1h: a message file is referenced within seconds of being written, but never remove one sooner")
 	}
 	c.MailSweepGrace = d
+	return nil
+}
+
+func setAuthCacheTTL(c *Config, v, _ string) error {
+	if v == "off" {
+		c.AuthCacheTTL = 0
+		return nil
+	}
+	d, err := parseDuration(v)
+	if err != nil || d < 0 || d > 7*24*time.Hour {
+		return errors.New("want a duration up to 7d (e.g. 1h), 0 or off")
+	}
+	c.AuthCacheTTL = d
 	return nil
 }
 

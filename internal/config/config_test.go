@@ -23,6 +23,7 @@ func TestDefaults(t *testing.T) {
 		MaxMessageSize:     50 << 20,
 		MailSweepGrace:     7 * 24 * time.Hour,
 		PasswordHashCost:   10,
+		AuthCacheTTL:       time.Hour,
 		POP3Listen:         ":110",
 		IMAPListen:         ":143",
 		IMAPMaxSessions:    20,
@@ -34,7 +35,7 @@ func TestDefaults(t *testing.T) {
 	if len(keyIndex) != len(keys) {
 		t.Errorf("keyIndex has %d entries, keys %d (duplicate name?)", len(keyIndex), len(keys))
 	}
-	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval,lmtp-listen,max-message-size,quota-default,mail-sweep-grace,password-hash-cost,pop3-listen,pop3s-listen,imap-listen,imaps-listen,tls-cert,tls-key,allow-plaintext-auth,imap-max-sessions-per-user" {
+	if got := strings.Join(Keys(), ","); got != "ms-path,runtime-user,log-file-size,checkpoint-interval,lmtp-listen,max-message-size,quota-default,mail-sweep-grace,password-hash-cost,auth-cache-ttl,pop3-listen,pop3s-listen,imap-listen,imaps-listen,tls-cert,tls-key,allow-plaintext-auth,imap-max-sessions-per-user" {
 		t.Errorf("Keys() = %s", got)
 	}
 }
@@ -568,6 +569,11 @@ func TestDaemonKeys(t *testing.T) {
 		{"mail-sweep-grace = 10s", false, nil},
 		{"password-hash-cost = 4", true, func(c *Config) bool { return c.PasswordHashCost == 4 }},
 		{"password-hash-cost = 3", false, nil},
+		{"auth-cache-ttl = 30m", true, func(c *Config) bool { return c.AuthCacheTTL == 30*time.Minute }},
+		{"auth-cache-ttl = off", true, func(c *Config) bool { return c.AuthCacheTTL == 0 }},
+		{"auth-cache-ttl = 0", true, func(c *Config) bool { return c.AuthCacheTTL == 0 }},
+		{"auth-cache-ttl = 8d", false, nil},
+		{"auth-cache-ttl = soon", false, nil},
 	} {
 		c, err := Parse(strings.NewReader(tc.line+"\n"), "/etc/x/ms.conf")
 		if tc.ok != (err == nil) {

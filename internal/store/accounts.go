@@ -131,13 +131,22 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (*Accou
 	a, err := s.Account(ctx, name)
 	if err != nil {
 		if errors.Is(err, ErrNoAccount) {
-			bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+			if err := compareHash(ctx, dummyHash, []byte(password)); err != nil && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			return nil, ErrAuth
 		}
 		return nil, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(a.Hash), []byte(password)) != nil {
-		return nil, ErrAuth
+	key := NormalizeAccount(a.Name)
+	if !s.creds.ok(key, a.Hash, password, s.now()) {
+		if err := compareHash(ctx, []byte(a.Hash), []byte(password)); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, ErrAuth
+		}
+		s.creds.add(key, a.Hash, password, s.now())
 	}
 	if a.State == Disabled {
 		return nil, fmt.Errorf("account %s: %w", a.Name, ErrDisabled)

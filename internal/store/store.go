@@ -78,7 +78,10 @@ type Options struct {
 	DefaultQuotaBytes int64
 	// HashCost is the bcrypt cost of new password hashes (0: 10).
 	HashCost int
-	Logger   *slog.Logger
+	// AuthCacheTTL is how long a successful password check is remembered
+	// (0: not at all; see credCache).
+	AuthCacheTTL time.Duration
+	Logger       *slog.Logger
 }
 
 // Store is the mail store.
@@ -89,6 +92,7 @@ type Store struct {
 	log   *slog.Logger
 	hub   *Hub
 	now   func() time.Time
+	creds *credCache
 }
 
 // Open makes sure the store's tables exist and returns the store.
@@ -104,7 +108,7 @@ func Open(ctx context.Context, env *msdb.Env, blobs *blob.Store, opts Options) (
 	if opts.HashCost == 0 {
 		opts.HashCost = 10
 	}
-	return &Store{env: env, blobs: blobs, opts: opts, log: lg, hub: newHub(), now: time.Now}, nil
+	return &Store{env: env, blobs: blobs, opts: opts, log: lg, hub: newHub(), now: time.Now, creds: newCredCache(opts.AuthCacheTTL)}, nil
 }
 
 // Env is the store's database environment.
