@@ -600,8 +600,13 @@ func (ss *session) quit() error {
 		ss.reply("+OK " + ss.srv.opts.Hostname + " M-Store POP3 server signing off")
 		return nil
 	}
+	// The maildrop is free before the client reads +OK: a client that
+	// reconnects at once must not find it in use (RFC 1939 6: the server
+	// releases its resources, then replies).
+	release := func() { ss.srv.st.Env().Locks.ReleaseAll(ss.owner) }
 	uids := ss.drop.marked()
 	if len(uids) == 0 {
+		release()
 		ss.reply("+OK " + ss.srv.opts.Hostname + " M-Store POP3 server signing off")
 		return nil
 	}
@@ -612,6 +617,7 @@ func (ss *session) quit() error {
 		return fmt.Errorf("expunge: %w", err)
 	}
 	ss.log.Info("removed deleted messages", "account", ss.account, "marked", len(uids), "removed", len(gone))
+	release()
 	ss.reply(fmt.Sprintf("+OK %s M-Store POP3 server signing off (%d messages deleted)", ss.srv.opts.Hostname, len(uids)))
 	return nil
 }
