@@ -86,7 +86,7 @@ func rootCommand(tools map[string]*cobra.Command, tio admin.IO, stdin io.Reader)
 	for _, name := range toolNames {
 		root.AddCommand(tools[name])
 	}
-	root.AddCommand(serveCommand(), userCommand(tio, stdin), pathsCommand(), pingCommand(tio), restoredCommand(tio), benchCommand())
+	root.AddCommand(serveCommand(), userCommand(tio, stdin), pathsCommand(), pingCommand(tio), restoredCommand(tio), benchCommand(), profileCommand(tio))
 	return root
 }
 

@@ -54,6 +54,12 @@ func (d *Daemon) handleControl(ctx context.Context, req control.Request, stdout,
 			return err
 		}
 		return admin.ArchiveEnv(ctx, d.env, o, tio)
+	case "profile":
+		var o ProfileRequest
+		if err := decode(&o); err != nil {
+			return err
+		}
+		return writeProfile(ctx, o, stdout)
 	case "msdb_hotcopy":
 		var o admin.HotcopyOptions
 		if err := decode(&o); err != nil {

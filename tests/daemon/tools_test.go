@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,4 +91,29 @@ func TestLiveTools(t *testing.T) {
 	if r := d.run(nil, "mstore", "ping"); r.code != 1 || !strings.Contains(r.stderr, "not running") {
 		t.Errorf("mstore ping when stopped: want exit 1:\n%v", r)
 	}
+}
+
+// TestProfile: mstore profile writes pprof profiles of the running daemon.
+func TestProfile(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, daemonOptions{})
+	if r := d.run(nil, "mstore", "profile", "--kind", "heap", "-o", filepath.Join(d.dir, "x")); r.code != 1 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("profile of a stopped store: want exit 1 saying it does not run:\n%v", r)
+	}
+	d.start()
+	for _, kind := range []string{"heap", "goroutine", "cpu", "block"} {
+		out := filepath.Join(d.dir, kind+".pprof")
+		d.ok(nil, "mstore", "profile", "--kind", kind, "--seconds", "1", "-o", out)
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 20 || b[0] != 0x1f || b[1] != 0x8b { // pprof: gzipped protobuf
+			t.Errorf("%s profile is not a pprof file: %d bytes % x…", kind, len(b), b[:min(len(b), 8)])
+		}
+	}
+	if r := d.run(nil, "mstore", "profile", "--kind", "bogus", "-o", filepath.Join(d.dir, "y")); r.code != 1 || !strings.Contains(r.stderr, `unknown kind "bogus"`) {
+		t.Errorf("bogus kind:\n%v", r)
+	}
+	d.stop()
 }
