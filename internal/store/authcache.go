@@ -24,7 +24,8 @@ import (
 //     checked against, so a password change ends it. Failures are not
 //     cached (the login limiter slows them).
 //   - hashSlots bounds how many bcrypt checks run at once to one fewer than
-//     the CPUs (at least one): the other sessions keep a CPU.
+//     the CPUs (at least one; NumCPU, not GOMAXPROCS, which the daemon
+//     raises above the cores): the other sessions keep a CPU.
 
 // maxCredEntries bounds the cache; when full, expired entries go first,
 // then all.
@@ -98,7 +99,7 @@ func (c *credCache) add(account, hash, password string, now time.Time) {
 }
 
 // hashSlots bounds concurrent bcrypt checks.
-var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+var hashSlots = make(chan struct{}, max(1, runtime.NumCPU()-1))
 
 // compareHash is bcrypt.CompareHashAndPassword in one of hashSlots.
 func compareHash(ctx context.Context, hash, password []byte) error {
