@@ -25,16 +25,20 @@
 // # Writing
 //
 // Put streams a message to a temporary file in tmp/ (the same file system
-// as the final place), hashing it on the way, fsyncs it, renames it to its
-// final name and fsyncs that directory; a directory created on the way is
-// made durable by fsyncing its parent before it is used. When Put returns,
-// the file is durable; a reader never sees a partial file, because a file
-// only appears under its final name whole. A message file is never changed
-// after it is in place. Storing content that is already present writes
-// nothing: Put removes its temporary file and returns the existing ID (an
-// existing file is durable already: it was fsynced before it was renamed,
-// and its directory after). Temporary files left by a crash are removed by
-// Open once they are older than an hour.
+// as the final place), hashing it on the way, renames it to its final name
+// (creating the directories on the way), then fsyncs, all at once, the
+// file, its directory, and the parent of each directory it created. When
+// Put returns, the file is durable; a reader never sees a partial file,
+// because a file only appears under its final name once all its bytes are
+// written. A message file is never changed after it is in place. Storing
+// content that is already present writes nothing: Put re-hashes the
+// existing file, removes its temporary file and returns the existing ID.
+// The re-hash is what makes syncing after the rename safe: a power loss
+// while a Put syncs can leave the final name with bytes that never made
+// it to disk; no committed transaction references that file (Put had not
+// returned), and a later Put of the same content finds it damaged and
+// replaces it. Temporary files left by a crash are removed by Open once
+// they are older than an hour.
 //
 // # Sweeping and the grace period
 //

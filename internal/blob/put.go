@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -129,10 +130,11 @@ func (s *Store) install(ctx context.Context, id ID, size int64, t *tmpFile) erro
 	return s.commitLocked(ctx, id, t)
 }
 
-// refreshLocked reports whether id is stored with the given size and, if
-// so, sets its times to now. A file of another size is damaged: it is
-// logged and reported absent, so that the caller's good copy replaces it.
-// The caller holds id's lock.
+// refreshLocked reports whether id is stored, whole, and if so sets its
+// times to now. A file of another size, or whose bytes do not hash to id,
+// is damaged (a crash while a Put was making it durable leaves that, see
+// commitLocked): it is logged and reported absent, so that the caller's
+// good copy replaces it. The caller holds id's lock.
 func (s *Store) refreshLocked(id ID, size int64) (present bool, err error) {
 	p := s.path(id)
 	fi, err := os.Lstat(p)
@@ -147,6 +149,12 @@ func (s *Store) refreshLocked(id ID, size int64) (present bool, err error) {
 			"mode", fi.Mode().String(), "size", fi.Size(), "want_size", size)
 		return false, nil
 	}
+	if got, err := hashFile(p); err != nil {
+		return false, err
+	} else if got != id {
+		s.log.Warn("blob: replacing damaged message file", "path", p, "hash", string(got))
+		return false, nil
+	}
 	now := time.Now()
 	if err := os.Chtimes(p, now, now); err != nil {
 		return false, fmt.Errorf("blob: refreshing the time of %s: %w", p, err)
@@ -155,26 +163,48 @@ func (s *Store) refreshLocked(id ID, size int64) (present bool, err error) {
 	return true, nil
 }
 
-// commitLocked makes t durable and renames it into place as id, then makes
-// the rename durable. On error nothing is left. The caller holds id's lock
+// hashFile returns the ID of the bytes of the file at p.
+func hashFile(p string) (ID, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("blob: opening %s: %w", p, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	if _, err := io.CopyBuffer(h, onlyReader{f}, *bp); err != nil {
+		return "", fmt.Errorf("blob: reading %s: %w", p, err)
+	}
+	return idOf(h), nil
+}
+
+// onlyReader hides every method but Read, so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyReader struct{ io.Reader }
+
+// commitLocked renames t into place as id and makes it durable: the
+// file's bytes and inode, its name in its directory, and any directory
+// created on the way. On error nothing is left. The caller holds id's lock
 // (so a concurrent Put of the same content waits until the file is durable
 // before it may find it present).
+//
+// The rename comes before the syncs, which then run at once: the file's
+// fsync, its directory's, and its parents' when a directory was created.
+// Every one is needed and none depends on another's order, because nothing
+// trusts the file before Put returns: the caller references it only after
+// that, and a file found in place by a later Put is checked against its ID
+// (refreshLocked). So a delivery waits for one round of syncs, not for the
+// file's and then its directory's. A crash before the syncs finish may
+// leave the name with incomplete bytes; no committed transaction references
+// such a file, a later Put of the same content replaces it, and the sweep
+// removes it after the grace period.
 func (s *Store) commitLocked(ctx context.Context, id ID, t *tmpFile) error {
-	if err := t.f.Sync(); err != nil {
-		t.discard(s)
-		return fmt.Errorf("blob: syncing %s: %w", t.name, err)
-	}
-	err := t.f.Close()
-	t.f = nil
-	if err != nil {
-		t.discard(s)
-		return fmt.Errorf("blob: closing %s: %w", t.name, err)
-	}
 	if err := ctx.Err(); err != nil {
 		t.discard(s)
 		return err
 	}
-	dir, err := s.ensureDir(id)
+	dir, new2, new1, err := s.makeDirs(id)
 	if err != nil {
 		t.discard(s)
 		return err
@@ -184,16 +214,58 @@ func (s *Store) commitLocked(ctx context.Context, id ID, t *tmpFile) error {
 		t.discard(s)
 		return fmt.Errorf("blob: renaming %s to %s: %w", t.name, p, err)
 	}
-	if err := syncDir(dir); err != nil {
+	// The directories whose entries changed: the file's own, and the parent
+	// of each directory made durable by this Put.
+	syncs := make([]string, 1, 3)
+	syncs[0] = dir
+	if new2 {
+		syncs = append(syncs, filepath.Dir(dir))
+	}
+	if new1 {
+		syncs = append(syncs, s.root)
+	}
+	err = syncFileAndDirs(t.f, syncs)
+	if cerr := t.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("blob: closing %s: %w", p, cerr)
+	}
+	t.f = nil
+	if err != nil {
 		// Not known durable: remove it, or a later Put of the same content
-		// would take it as stored.
-		if rerr := os.Remove(p); rerr != nil {
-			s.log.Error("blob: cannot remove message file after failing to sync its directory", "path", p, "err", rerr)
+		// would have to find out that it is damaged.
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			s.log.Error("blob: cannot remove message file after failing to sync it", "path", p, "err", rerr)
 		}
 		return err
 	}
+	if i2 := hexValue(string(id[:4])); new2 {
+		if new1 {
+			s.dirs.add1(i2 >> 8)
+		}
+		s.dirs.add2(i2)
+	}
 	s.log.Debug("blob: stored", "id", string(id), "path", p)
 	return nil
+}
+
+// syncFileAndDirs fsyncs f and each of dirs, at the same time, and returns
+// the first error.
+func syncFileAndDirs(f *os.File, dirs []string) error {
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		wg.Go(func() { errs[i] = syncDir(d) })
+	}
+	err := f.Sync()
+	if err != nil {
+		err = fmt.Errorf("blob: syncing %s: %w", f.Name(), err)
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if err == nil {
+			err = e
+		}
+	}
+	return err
 }
 
 // stream copies r to w until EOF, returning the number of bytes copied. It

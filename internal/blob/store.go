@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,10 +54,40 @@ type Store struct {
 
 	locks idLocks // serialises install (Put) against removal (Sweep) per ID
 
-	// dirs holds the blob directories (root/ab and root/ab/cd) this process
-	// has made durable: created if needed and their parent fsynced. A
-	// directory is only used for a rename once it is in dirs.
-	dirs sync.Map // string → struct{}
+	// dirs holds the blob directories (root/ab and root/ab/cd) known to be
+	// durable in this process: found by Open and made durable there, or
+	// created (if missing) by a Put that fsynced their parent. A Put
+	// renaming a file into a directory not in dirs fsyncs its parent too,
+	// with the file (see commitLocked).
+	dirs dirSet
+}
+
+// dirSet is a set of blob directories: one bit per first-level directory
+// (ab) and one per second-level directory (ab/cd), indexed by the value of
+// their hex digits.
+type dirSet struct {
+	d1 [256 / 64]atomic.Uint64
+	d2 [65536 / 64]atomic.Uint64
+}
+
+func (d *dirSet) has1(i int) bool { return d.d1[i/64].Load()&(1<<(i%64)) != 0 }
+func (d *dirSet) has2(i int) bool { return d.d2[i/64].Load()&(1<<(i%64)) != 0 }
+func (d *dirSet) add1(i int)      { d.d1[i/64].Or(1 << (i % 64)) }
+func (d *dirSet) add2(i int)      { d.d2[i/64].Or(1 << (i % 64)) }
+
+// hexValue is the value of a string of lower-case hex digits (validated
+// before: an ID's or a directory's name).
+func hexValue(s string) int {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= '9' {
+			v = v<<4 | int(c-'0')
+		} else {
+			v = v<<4 | int(c-'a'+10)
+		}
+	}
+	return v
 }
 
 // Option configures Open.
@@ -100,7 +131,73 @@ func Open(root string, opts ...Option) (*Store, error) {
 	if err := s.removeStaleTmp(time.Now()); err != nil {
 		return nil, err
 	}
+	if err := s.loadDirs(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// loadDirs makes every blob directory that exists durable, by fsyncing
+// each first-level directory and then the root, and records them in
+// s.dirs: a Put into a directory made before a restart then needs no sync
+// of its parents. (Lazily, the first Put into each of up to 65,536
+// directories would sync its parent, and the first into each of 256 the
+// root.) A directory that cannot be read is left out: Put deals with it.
+func (s *Store) loadDirs() error {
+	ents, err := os.ReadDir(s.root)
+	if err != nil {
+		return fmt.Errorf("blob: reading %s: %w", s.root, err)
+	}
+	type level1 struct {
+		i   int
+		sub []int
+		err error
+	}
+	var d1s []*level1
+	for _, e := range ents {
+		if e.IsDir() && isHex2(e.Name()) {
+			d1s = append(d1s, &level1{i: hexValue(e.Name())})
+		}
+	}
+	if len(d1s) == 0 {
+		return nil
+	}
+	// The fsyncs are independent: a few at a time.
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, d := range d1s {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			dir := filepath.Join(s.root, fmt.Sprintf("%02x", d.i))
+			sub, err := os.ReadDir(dir)
+			if err != nil {
+				d.err = err
+				return
+			}
+			for _, e := range sub {
+				if e.IsDir() && isHex2(e.Name()) {
+					d.sub = append(d.sub, d.i<<8|hexValue(e.Name()))
+				}
+			}
+			d.err = syncDir(dir)
+		})
+	}
+	wg.Wait()
+	if err := syncDir(s.root); err != nil {
+		return err
+	}
+	for _, d := range d1s {
+		if d.err != nil {
+			s.log.Warn("blob: cannot read or sync a message file directory", "err", d.err)
+			continue
+		}
+		s.dirs.add1(d.i)
+		for _, i := range d.sub {
+			s.dirs.add2(i)
+		}
+	}
+	return nil
 }
 
 // Root returns the store's directory.
@@ -351,32 +448,32 @@ func mkdirAllDurable(dir string) error {
 	return syncDir(parent)
 }
 
-// ensureDir makes the directories of id's path exist durably and returns
-// the file's directory. Each directory is made durable once per process:
-// created if missing and its parent fsynced, even if it already existed
-// (a process may have died between creating it and syncing its parent).
-func (s *Store) ensureDir(id ID) (string, error) {
+// makeDirs makes the directories of id's path exist and returns the
+// file's directory, and whether the second-level directory (ab/cd) and the
+// first-level one (ab) are not yet known durable (created if missing, by
+// this process or by one that may have died before syncing their parent):
+// the caller fsyncs the parent of each, then records them in s.dirs.
+func (s *Store) makeDirs(id ID) (dir string, new2, new1 bool, err error) {
 	d2 := filepath.Join(s.root, string(id[:2]), string(id[2:4]))
-	if _, ok := s.dirs.Load(d2); ok {
-		return d2, nil
+	i2 := hexValue(string(id[:4]))
+	if s.dirs.has2(i2) {
+		return d2, false, false, nil
 	}
-	d1 := filepath.Dir(d2)
-	if _, ok := s.dirs.Load(d1); !ok {
-		if err := mkdirSynced(d1, s.root); err != nil {
-			return "", err
+	if !s.dirs.has1(i2 >> 8) {
+		if err := mkdirExist(filepath.Dir(d2)); err != nil {
+			return "", false, false, err
 		}
-		s.dirs.Store(d1, struct{}{})
+		new1 = true
 	}
-	if err := mkdirSynced(d2, d1); err != nil {
-		return "", err
+	if err := mkdirExist(d2); err != nil {
+		return "", false, false, err
 	}
-	s.dirs.Store(d2, struct{}{})
-	return d2, nil
+	return d2, true, new1, nil
 }
 
-func mkdirSynced(dir, parent string) error {
+func mkdirExist(dir string) error {
 	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("blob: creating directory %s: %w", dir, err)
 	}
-	return syncDir(parent)
+	return nil
 }

@@ -88,18 +88,24 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting, closes idle sessions at once, refuses new
-// transactions (421) on the others, and waits for the deliveries under way
-// to finish until ctx is done, then closes what is left. A delivery either
-// commits or not: never half-way.
+// transactions (421) on the others, closes each of them once its
+// transaction is over, and waits for that until ctx is done, then closes
+// what is left. A delivery either commits or not: never half-way.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	var idle []*smtp.Conn
 	for ss := range s.sessions {
 		if !ss.busy {
-			ss.conn.Close()
+			idle = append(idle, ss.conn)
 		}
 	}
 	s.mu.Unlock()
+	// Closed without s.mu held: go-smtp's Conn.Close calls Logout, which
+	// takes it.
+	for _, c := range idle {
+		c.Close()
+	}
 	err := s.smtp.Shutdown(ctx)
 	if err != nil {
 		s.smtp.Close()
@@ -139,15 +145,19 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return ss, nil
 }
 
-func (ss *session) setBusy(b bool) {
-	ss.s.mu.Lock()
-	ss.busy = b
-	ss.s.mu.Unlock()
-}
-
 func (ss *session) Reset() {
 	ss.from, ss.rcpts = "", nil
-	ss.setBusy(false)
+	ss.s.mu.Lock()
+	ss.busy = false
+	closing := ss.s.closing
+	ss.s.mu.Unlock()
+	if closing {
+		// Shutdown waits for this session: its transaction is over (its
+		// replies are written), so close it now rather than when the
+		// client leaves or Shutdown gives up. Not here: go-smtp calls
+		// Reset holding the lock that Conn.Close takes.
+		go ss.conn.Close()
+	}
 }
 
 func (ss *session) Logout() error {
