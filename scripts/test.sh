@@ -15,7 +15,7 @@ go vet ./...
 # Packages whose state is shared between goroutines run under -race; the
 # rest (single-goroutine code, and the end-to-end tests, which run the
 # built binary as separate processes) without it.
-race_pkgs=$(go list ./internal/... | grep -E '/internal/(msdb|msdb/locks|store|blob|lmtp|control|auth|server|pop3|imap)$' || true)
+race_pkgs=$(go list ./internal/... | grep -E '/internal/(msdb|msdb/locks|store|blob|lmtp|control|auth|server|pop3|imap|bench)$' || true)
 other_pkgs=$(go list ./... | grep -v -x -F "$race_pkgs")
 go test -race -timeout 25m $race_pkgs
 go test -timeout 25m $other_pkgs
