@@ -71,6 +71,11 @@ func New(st *store.Store, opts Options) *Server {
 	if opts.MaxMessageSize > 0 {
 		s.smtp.MaxMessageBytes = opts.MaxMessageSize + 1
 	}
+	// go-smtp's default of 2,000 bytes a line also applies inside DATA, and
+	// real mail has longer lines (unwrapped HTML, base64 without breaks),
+	// which Dovecot stores: take lines up to maxLineLength; a longer one is
+	// refused for good, not for a retry that could never succeed.
+	s.smtp.MaxLineLength = maxLineLength
 	s.smtp.MaxRecipients = opts.MaxRecipients
 	s.smtp.ReadTimeout = opts.CommandTimeout
 	s.smtp.WriteTimeout = time.Minute
@@ -185,7 +190,11 @@ var (
 	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
 	errTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, try again later"}
 	errTimeout     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout receiving the message"}
+	errLongLine    = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "A line of the message is longer than 1 MiB"}
 )
+
+// maxLineLength bounds a line, in commands and in a message.
+const maxLineLength = 1 << 20
 
 // Rcpt resolves a recipient: the whole address, then its local part; a
 // "+detail" selects the mailbox detail when it exists.
@@ -253,6 +262,9 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		switch {
 		case errors.Is(err, store.ErrTooLarge), errors.Is(err, smtp.ErrDataTooLarge):
 			return errTooBig
+		case errors.Is(err, smtp.ErrTooLongLine):
+			lg.Warn("message refused: a line over the limit", "limit", maxLineLength)
+			return errLongLine
 		case errors.As(err, &ne) && ne.Timeout():
 			lg.Warn("data transfer timed out", "err", err)
 			return errTimeout

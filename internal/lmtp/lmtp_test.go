@@ -2,9 +2,11 @@ package lmtp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +107,51 @@ func TestShutdownIdleSession(t *testing.T) {
 	}
 	if m.Messages != 1 {
 		t.Errorf("INBOX holds %d messages, want 1", m.Messages)
+	}
+}
+
+// TestLongLines: lines longer than go-smtp's default 2,000 bytes are
+// stored as sent; a line over the limit is refused for good (5xx), not
+// with a temporary failure an MTA would retry for days.
+func TestLongLines(t *testing.T) {
+	_, st, addr, _ := startServer(t)
+	send := func(body string) error {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := smtp.NewClientLMTP(conn)
+		defer c.Close()
+		if err := c.Hello("test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Mail("a@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("alice@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	long := "Subject: long\r\n\r\n" + strings.Repeat("y", 300000) + "\r\nend\r\n"
+	if err := send(long); err != nil {
+		t.Fatalf("a 300,000-byte line: %v", err)
+	}
+	ctx := context.Background()
+	m, err := st.MailboxStatus(ctx, "alice", "INBOX")
+	if err != nil || m.Messages != 1 {
+		t.Fatalf("INBOX after the long line: %+v %v", m, err)
+	}
+	err = send("Subject: too long\r\n\r\n" + strings.Repeat("z", maxLineLength+10) + "\r\n")
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code/100 != 5 {
+		t.Fatalf("a line over the limit: %v, want a 5xx", err)
 	}
 }
