@@ -229,15 +229,18 @@ func Call(ctx context.Context, path string, req Request, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
+	// A daemon that refuses the peer answers and closes at once, maybe
+	// before the request is written: read its answer even then.
+	_, werr := c.Write(append(b, '\n'))
 	dec := json.NewDecoder(bufio.NewReader(c))
 	for {
 		var f frame
 		if err := dec.Decode(&f); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if werr != nil {
+				return fmt.Errorf("control socket: %w", werr)
 			}
 			return fmt.Errorf("control socket: the daemon closed the connection before answering: %w", err)
 		}
