@@ -44,6 +44,14 @@ type request struct {
 	err   error
 	lsn   wal.LSN // the record written for it, if any
 
+	// logged (UpdateLogged): the caller is answered once the group's log
+	// record is durable (ack, ackErr), before the tables are; ack is done
+	// for every other request.
+	logged bool
+	ack    chan struct{}
+	ackErr error
+	acked  bool // committer only
+
 	tx *Tx
 }
 
@@ -60,6 +68,10 @@ func (e *Env) submit(ctx context.Context, r *request) error {
 	e.inflight.Add(1)
 	defer e.inflight.Add(-1)
 	r.done = make(chan struct{})
+	r.ack = r.done
+	if r.logged {
+		r.ack = make(chan struct{})
+	}
 	select {
 	case e.reqs <- r:
 	case <-e.stopped:
@@ -68,21 +80,44 @@ func (e *Env) submit(ctx context.Context, r *request) error {
 		return ctx.Err()
 	}
 	select {
-	case <-r.done:
-		return r.err
+	case <-r.ack:
+		return r.result()
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
 			return ctx.Err()
 		}
-		<-r.done
-		return r.err
+		<-r.ack
+		return r.result()
 	case <-e.stopped:
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
 			return ErrClosed
 		}
-		<-r.done
-		return r.err
+		<-r.ack
+		return r.result()
 	}
+}
+
+// result is the outcome the caller is answered with, once ack is closed.
+func (r *request) result() error {
+	if r.logged {
+		return r.ackErr
+	}
+	return r.err
+}
+
+// acknowledge answers a logged request's caller with its outcome so far.
+func (r *request) acknowledge() {
+	if r.logged && !r.acked {
+		r.acked = true
+		r.ackErr = r.err
+		close(r.ack)
+	}
+}
+
+// finish ends a request: its caller is answered, if it was not yet.
+func (r *request) finish() {
+	r.acknowledge()
+	close(r.done)
 }
 
 // Update runs fn as a read-write transaction and commits it: when Update
@@ -94,6 +129,16 @@ func (e *Env) submit(ctx context.Context, r *request) error {
 // that error.
 func (e *Env) Update(ctx context.Context, fn func(*Tx) error) error {
 	return e.submit(ctx, &request{kind: reqUpdate, fn: fn})
+}
+
+// UpdateLogged is Update that returns as soon as the transaction's log
+// record is durable, while its group is still being applied to the tables:
+// it is committed (recovery replays it from the log), a View that begins
+// afterwards waits for the apply and sees it, and its OnCommit callbacks
+// run once it is applied. The caller does not wait for the table files'
+// own syncs: an LMTP delivery is acknowledged one bbolt commit sooner.
+func (e *Env) UpdateLogged(ctx context.Context, fn func(*Tx) error) error {
+	return e.submit(ctx, &request{kind: reqUpdate, fn: fn, logged: true})
 }
 
 // CreateTable creates a table; it is an error if it exists.
@@ -245,7 +290,7 @@ func (e *Env) runGroup(group []*request) {
 			if err != nil && r.err == nil {
 				r.err = err
 			}
-			close(r.done)
+			r.finish()
 		}
 	}
 	if err := e.poisoned(); err != nil {
@@ -255,7 +300,7 @@ func (e *Env) runGroup(group []*request) {
 	checkpoint := false
 	for _, r := range group {
 		if !r.state.CompareAndSwap(stateQueued, stateTaken) {
-			close(r.done) // the caller gave up while it was queued
+			r.finish() // the caller gave up while it was queued
 			continue
 		}
 		switch r.kind {
@@ -270,7 +315,7 @@ func (e *Env) runGroup(group []*request) {
 					return
 				}
 				tx.done = true
-				close(r.done)
+				r.finish()
 				continue
 			}
 			tx.done = true
@@ -286,7 +331,7 @@ func (e *Env) runGroup(group []*request) {
 						finish(group, e.poisoned())
 						return
 					}
-					close(r.done)
+					r.finish()
 					continue
 				}
 				r.lsn, lastLSN = lsn, lsn
@@ -296,7 +341,7 @@ func (e *Env) runGroup(group []*request) {
 		case reqCreateTable:
 			if e.tableByName(r.name) != nil || g.tables[r.name] != nil {
 				r.err = fmt.Errorf("create table %s: %w", r.name, errTableExists)
-				close(r.done)
+				r.finish()
 				continue
 			}
 			var body wal.Body
@@ -305,7 +350,7 @@ func (e *Env) runGroup(group []*request) {
 			lsn, err := e.w.AppendTxn(e.txid, now, &body)
 			if err != nil {
 				r.err = err
-				close(r.done)
+				r.finish()
 				continue
 			}
 			t, err := createTable(e.dataDir, r.name, e.id, r.topts, lsn, false)
@@ -384,14 +429,13 @@ func (e *Env) runGroup(group []*request) {
 		return
 	}
 	logDone := time.Now()
-	if err := e.commitTables(g, lastLSN); err != nil {
-		// The group is in the log and will be replayed by recovery, but the
-		// tables in memory are behind it: accept nothing more.
-		e.setPoison(err)
-		finish(live, fmt.Errorf("transaction is in the log but applying it failed (it will be applied by recovery): %w", e.poisoned()))
-		return
-	}
-	e.lastLSN.Store(lastLSN.Uint64())
+	// Logged requests are answered now that they are durable, with snap
+	// held: a View that begins after the answer waits for the group's
+	// table commits, so it sees them, as after Update.
+	// The OnCommit callbacks run here too, in commit order: whatever they
+	// wake reads after the apply, for the same reason (and so a callback
+	// must not begin a View itself).
+	e.snap.Lock()
 	for _, r := range live {
 		if r.tx != nil {
 			for _, f := range r.tx.onCommit {
@@ -399,13 +443,26 @@ func (e *Env) runGroup(group []*request) {
 			}
 		}
 	}
+	for _, r := range live {
+		r.acknowledge()
+	}
+	err := e.commitTables(g, lastLSN)
+	e.snap.Unlock()
+	if err != nil {
+		// The group is in the log and will be replayed by recovery, but the
+		// tables in memory are behind it: accept nothing more.
+		e.setPoison(err)
+		finish(live, fmt.Errorf("transaction is in the log but applying it failed (it will be applied by recovery): %w", e.poisoned()))
+		return
+	}
+	e.lastLSN.Store(lastLSN.Uint64())
 	e.stats.group(len(live), bytes, logDone.Sub(logStart), time.Since(logDone), time.Since(start))
 	finish(live, nil)
 }
 
 // commitTables sets every touched table's LSN and commits the group's table
-// transactions in parallel, holding snap so that no View begins between two
-// of them.
+// transactions in parallel. The caller holds snap, so that no View begins
+// between two of them.
 func (e *Env) commitTables(g *groupTxs, lsn wal.LSN) error {
 	for name, btx := range g.txs {
 		if err := putLSN(btx, lsn); err != nil {
@@ -413,8 +470,6 @@ func (e *Env) commitTables(g *groupTxs, lsn wal.LSN) error {
 			return fmt.Errorf("table %s: %w", name, err)
 		}
 	}
-	e.snap.Lock()
-	defer e.snap.Unlock()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(g.txs))
 	for name, btx := range g.txs {

@@ -195,7 +195,9 @@ type Delivered struct {
 // One recipient's failure (unknown, over quota) does not stop the others.
 func (s *Store) Deliver(ctx context.Context, in *Incoming, rcpts []Recipient, date time.Time) ([]Delivered, error) {
 	out := make([]Delivered, len(rcpts))
-	err := s.update(ctx, func(x *tx) error {
+	// Answered once durable in the log, not after the table files' own
+	// syncs: a read that begins afterwards still sees it (msdb).
+	err := s.updateLogged(ctx, func(x *tx) error {
 		clear(out)
 		accts := map[string]*Account{}
 		for i, r := range rcpts {

@@ -149,7 +149,18 @@ func (x *tx) table(prefix byte) space {
 // update runs fn in a write transaction; events it queues are published
 // in commit order once the transaction has committed.
 func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
-	return s.env.Update(ctx, func(mt *msdb.Tx) error {
+	return s.updateWith(s.env.Update, ctx, fn)
+}
+
+// updateLogged is update returning once the transaction is durable in the
+// log, before it is applied to the tables (msdb's UpdateLogged): for a
+// writer that does not read its own write back at once.
+func (s *Store) updateLogged(ctx context.Context, fn func(*tx) error) error {
+	return s.updateWith(s.env.UpdateLogged, ctx, fn)
+}
+
+func (s *Store) updateWith(commit func(context.Context, func(*msdb.Tx) error) error, ctx context.Context, fn func(*tx) error) error {
+	return commit(ctx, func(mt *msdb.Tx) error {
 		var events []Event
 		x := s.wrap(mt)
 		x.events = &events
