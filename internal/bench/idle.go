@@ -130,21 +130,10 @@ feed:
 func (w *worker) openIdle(slot int) (s *idleSession, err error) {
 	r := w.r
 	user := r.cfg.user(slot%r.cfg.Users + 1)
-	op := opIdleLogin
-	step := func(o int, f func() error) error {
-		op = o
-		start := time.Now()
-		if err := f(); err != nil {
-			return err
-		}
-		w.ok(o, start)
-		return nil
-	}
-	defer func() {
-		if err != nil {
-			w.fail(op, err)
-		}
-	}()
+	// step runs one command: timed, counted, and its error counted.
+	st := &steps{w: w, op: opIdleLogin}
+	step := st.run
+	defer func() { st.end(err) }()
 	c, err := dialIMAP(r.hard, r.cfg.addr(), r.cfg.Timeout, smallBuf)
 	if err != nil {
 		r.gate(false)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 )
 
 // The imap mode's commands, in report order.
@@ -34,19 +33,7 @@ type imapMsg struct {
 // connection as a user nobody else uses at the time (when there are at
 // least as many users as connections).
 func (r *runner) imapWorker(w *worker) {
-	for r.stop.Err() == nil {
-		u, ok := r.pool.get(r.stop, w.rng)
-		if !ok {
-			return
-		}
-		err := w.imapSession(u)
-		r.pool.put(u)
-		if err != nil {
-			w.pause()
-		} else {
-			w.backoff = 0
-		}
-	}
+	w.sessions(w.imapSession)
 }
 
 // imapSession runs one session; the error is the first one (already
@@ -54,22 +41,10 @@ func (r *runner) imapWorker(w *worker) {
 func (w *worker) imapSession(u int) (err error) {
 	r := w.r
 	user := r.cfg.user(u)
-	op := opLogin
-	// step runs one command as op: timed, counted, and its error counted.
-	step := func(o int, f func() error) error {
-		op = o
-		start := time.Now()
-		if err := f(); err != nil {
-			return err
-		}
-		w.ok(o, start)
-		return nil
-	}
-	defer func() {
-		if err != nil {
-			w.fail(op, err)
-		}
-	}()
+	// step runs one command: timed, counted, and its error counted.
+	st := &steps{w: w, op: opLogin}
+	step := st.run
+	defer func() { st.end(err) }()
 
 	c, err := dialIMAP(r.hard, r.cfg.addr(), r.cfg.Timeout, bigBuf)
 	if err != nil {
@@ -124,7 +99,7 @@ func (w *worker) imapSession(u int) (err error) {
 	}
 	if uid != 0 && uid < c.uidNxt && r.pool.exclusive() {
 		err := fmt.Errorf("APPENDUID gives UID %d, below the UIDNEXT %d of SELECT", uid, c.uidNxt)
-		op = opAppend
+		st.op = opAppend
 		return err
 	}
 	if uid == 0 {

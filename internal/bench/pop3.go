@@ -144,39 +144,16 @@ func (r *runner) pop3Worker(w *worker) {
 			w.lmtp.quit()
 		}
 	}()
-	for r.stop.Err() == nil {
-		u, ok := r.pool.get(r.stop, w.rng)
-		if !ok {
-			return
-		}
-		err := w.pop3Session(u)
-		r.pool.put(u)
-		if err != nil {
-			w.pause()
-		} else {
-			w.backoff = 0
-		}
-	}
+	w.sessions(w.pop3Session)
 }
 
 func (w *worker) pop3Session(u int) (err error) {
 	r := w.r
 	user := r.cfg.user(u)
-	op := opUser
-	step := func(o int, f func() error) error {
-		op = o
-		start := time.Now()
-		if err := f(); err != nil {
-			return err
-		}
-		w.ok(o, start)
-		return nil
-	}
-	defer func() {
-		if err != nil {
-			w.fail(op, err)
-		}
-	}()
+	// step runs one command: timed, counted, and its error counted.
+	st := &steps{w: w, op: opUser}
+	step := st.run
+	defer func() { st.end(err) }()
 
 	c, err := dialPOP3(r.hard, r.cfg.addr(), r.cfg.Timeout)
 	if err != nil {

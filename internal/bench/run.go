@@ -66,6 +66,48 @@ func (w *worker) fail(op int, err error) {
 	w.r.log.Debug("bench: error", "command", w.r.names[op], "err", err)
 }
 
+// sessions runs session for users taken from the pool, one after another,
+// until the run stops; after a failed session it pauses.
+func (w *worker) sessions(session func(u int) error) {
+	r := w.r
+	for r.stop.Err() == nil {
+		u, ok := r.pool.get(r.stop, w.rng)
+		if !ok {
+			return
+		}
+		err := session(u)
+		r.pool.put(u)
+		if err != nil {
+			w.pause()
+		} else {
+			w.backoff = 0
+		}
+	}
+}
+
+// steps times and counts a session's commands: run runs one command as op;
+// end counts the session's error against the command that was running.
+type steps struct {
+	w  *worker
+	op int
+}
+
+func (s *steps) run(op int, f func() error) error {
+	s.op = op
+	start := time.Now()
+	if err := f(); err != nil {
+		return err
+	}
+	s.w.ok(op, start)
+	return nil
+}
+
+func (s *steps) end(err error) {
+	if err != nil {
+		s.w.fail(s.op, err)
+	}
+}
+
 // pause waits a little after an error before the next connection, longer
 // after each error in a row (10 ms to 1 s): a server that is down is not
 // hammered.
