@@ -240,22 +240,8 @@ func writeFileSynced(path string, fn func(io.Writer) error) error {
 
 // copyFile copies src to dst (at most limit bytes when limit >= 0), synced.
 func copyFile(src, dst string, limit int64) (int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
-	var r io.Reader = in
-	if limit >= 0 {
-		r = io.LimitReader(in, limit)
-	}
-	var n int64
-	err = writeFileSynced(dst, func(w io.Writer) error {
-		var err error
-		n, err = io.Copy(w, r)
-		return err
-	})
-	return n, err
+	f, err := copyHashed(src, dst, limit)
+	return f.Size, err
 }
 
 // Problem is one thing Verify found wrong.

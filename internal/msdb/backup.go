@@ -135,15 +135,23 @@ func (e *Env) BackupMark() (m BackupMark, ok bool, err error) {
 }
 
 func (e *Env) writeBackupMark(m BackupMark) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	if err := writeJSONSynced(filepath.Join(e.home, markName), m); err != nil {
+		return fmt.Errorf("backup mark: %w", err)
+	}
+	return nil
+}
+
+// writeJSONSynced writes v as indented JSON to path (through a synced
+// temporary file and a rename) and syncs its directory.
+func writeJSONSynced(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(e.home, markName)
-	if err := writeFileSynced(p, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
-		return fmt.Errorf("backup mark: %w", err)
+	if err := writeFileSynced(path, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
+		return err
 	}
-	return wal.SyncDir(e.home)
+	return wal.SyncDir(filepath.Dir(path))
 }
 
 // backupKeep is the LSN from which the backup mark keeps the log.
@@ -435,14 +443,10 @@ func writeManifest(dir string, m *Manifest) error {
 		}
 		return m.Files[i].Name < m.Files[j].Name
 	})
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFileSynced(filepath.Join(dir, ManifestName), func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
+	if err := writeJSONSynced(filepath.Join(dir, ManifestName), m); err != nil {
 		return fmt.Errorf("backup manifest: %w", err)
 	}
-	return wal.SyncDir(dir)
+	return nil
 }
 
 // VerifyBackup checks a backup directory against its manifest without

@@ -512,18 +512,6 @@ func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest st
 // else (a read-write SELECT, RFC 3501 2.3.2) and returns the first UID that
 // was recent: this session sees UIDs from it on as \Recent.
 func (s *Store) TakeRecent(ctx context.Context, mailbox uint64) (uint32, error) {
-	var from uint32
-	err := s.update(ctx, func(x *tx) error {
-		m, err := x.mailboxByID(mailbox)
-		if err != nil {
-			return err
-		}
-		from = m.RecentFrom
-		if m.RecentFrom == m.UIDNext {
-			return nil
-		}
-		m.RecentFrom = m.UIDNext
-		return x.putMailbox(m)
-	})
+	from, _, err := s.TakeRecentRange(ctx, mailbox)
 	return from, err
 }
