@@ -113,8 +113,11 @@ func (e *testEnv) benchConn(tb testing.TB, user string) *benchConn {
 	return b
 }
 
-// FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE) of a 10,000-message mailbox:
-// time, and bytes read from message files (none: the cache answers).
+// FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE) of a 10,000-message mailbox,
+// and a few other queries: time, and files opened and bytes read from
+// them (none for the first three: the cache answers; the header of each
+// message for SEARCH SUBJECT and HEADER.FIELDS, which the cache does not
+// hold).
 func BenchmarkFetch10k(b *testing.B) {
 	e := newEnv(b, Options{})
 	e.user("bench", "secret")

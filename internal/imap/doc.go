@@ -36,13 +36,15 @@
 //
 // # FETCH and SEARCH
 //
-// ENVELOPE, BODYSTRUCTURE, BODY, FLAGS, UID, INTERNALDATE, RFC822.SIZE,
-// BODY[HEADER], BODY[HEADER.FIELDS …] and BINARY.SIZE come from the
-// message records and the parsed-message cache (package message), read in
-// batches of up to 10,000 messages per read transaction, and are written
-// exactly as the cache has them (convert.go); no message file is opened
-// for them. Other sections are byte ranges of the file: only those bytes
-// are read, and streamed; BINARY decodes base64 and quoted-printable.
-// SEARCH evaluates header keys on the cache, decoding RFC 2047 words, and
-// reads files only for BODY and TEXT, only their text parts.
+// ENVELOPE, BODYSTRUCTURE, BODY, FLAGS, UID, INTERNALDATE, RFC822.SIZE
+// and BINARY.SIZE come from the message records and the parsed-message
+// cache (package message), read in batches of up to 10,000 messages per
+// read transaction, and are written exactly as the cache has them
+// (convert.go); no message file is opened for them. Sections are byte
+// ranges of the file, BODY[HEADER] and BODY[HEADER.FIELDS …] included (the
+// cache holds the header's length, not its octets): only those bytes are
+// read, and streamed; BINARY decodes base64 and quoted-printable. SEARCH
+// reads a message's file only when a cheaper key has not ruled it out: its
+// header for the header keys (decoding RFC 2047 words), its text parts for
+// BODY and TEXT.
 package imap

@@ -24,11 +24,13 @@ import (
 // Messages are read in batches, each batch in one read transaction of the
 // store (store.ReadMessages): the message records (flags, internal date,
 // size) and, when an item needs it, the parsed-message cache, from which
-// ENVELOPE, BODYSTRUCTURE, BODY[HEADER], BODY[HEADER.FIELDS …] and
-// BINARY.SIZE are answered and every other section is mapped to a byte
-// range of the message file. The transaction is over before anything is
-// written to the client; message files are opened only for sections that
-// need their bytes, and only those bytes are read, streamed to the client.
+// ENVELOPE, BODYSTRUCTURE and BINARY.SIZE are answered and every section is
+// mapped to a byte range of the message file (BODY[HEADER] and
+// BODY[HEADER.FIELDS …] too: the cache holds the header's length, not its
+// octets, and HEADER.FIELDS filters the range once read). The transaction
+// is over before anything is written to the client; message files are
+// opened only for sections that need their bytes, and only those bytes are
+// read, streamed to the client.
 
 const (
 	fetchBatch      = 10000    // messages per read transaction
@@ -50,8 +52,8 @@ type fetchMsg struct {
 }
 
 // fetchPart is one BODY[…] or BINARY[…] item: inline bytes, or a range
-// of the message file, maybe to filter (nested HEADER.FIELDS) or decode
-// (BINARY) before the partial range is cut.
+// of the message file, maybe to filter (HEADER.FIELDS) or decode (BINARY)
+// before the partial range is cut.
 type fetchPart struct {
 	data    []byte
 	inline  bool
@@ -92,12 +94,8 @@ func planBody(c *message.Cache, s *goimap.FetchItemBodySection) (fetchPart, erro
 	}
 	fields := len(names) > 0
 	spec := string(s.Specifier)
-	if len(s.Part) == 0 && s.Specifier == goimap.PartSpecifierHeader {
-		if fields {
-			return inline(c.HeaderFields(names, not), s.Partial), nil
-		}
-		return inline(c.RawHeader, s.Partial), nil
-	}
+	// The top-level HEADER is (0, c.HeaderLen()), read from the file like
+	// any other section: the cache record does not hold the header.
 	off, n, err := c.Section(s.Part, spec)
 	switch {
 	case errors.Is(err, message.ErrNoSection), errors.Is(err, message.ErrNotMessage):

@@ -53,12 +53,22 @@ func TestFetch(t *testing.T) {
 	e.deliver("alice", "", mimeMsg)
 	r := e.rawLogin("alice", "secret")
 	r.ok("EXAMINE INBOX")
+	// ENVELOPE, BODYSTRUCTURE, sizes and flags come from the cache and
+	// the message record: no message file is opened.
 	opened := e.srv.filesOpened.Load()
-	u := r.ok("FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (Subject From To Cc Date Message-ID In-Reply-To MIME-Version)] BINARY.SIZE[1])")
+	u := r.ok("FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BINARY.SIZE[1])")
 	if n := e.srv.filesOpened.Load(); n != opened {
 		t.Fatalf("FETCH of cached items opened %d message files", n-opened)
 	}
 	all := strings.Join(u, "\n")
+	// The header is not in the cache: header sections read it from the
+	// file, one open per message for all of them.
+	opened = e.srv.filesOpened.Load()
+	u = r.ok("FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (Subject From To Cc Date Message-ID In-Reply-To MIME-Version)])")
+	if n := e.srv.filesOpened.Load() - opened; n != 2 {
+		t.Fatalf("FETCH of header sections of 2 messages opened %d message files", n)
+	}
+	all += "\n" + strings.Join(u, "\n")
 	for _, want := range []string{
 		// Envelope fields raw: encoded words, group syntax, quoted names.
 		`ENVELOPE ("Tue, 1 Jul 2003 10:52:37 +0200" "=?utf-8?q?Gr=C3=BC=C3=9Fe?= from the test" (("=?utf-8?q?J=C3=B6rg?=" NIL "jorg" "example.org")(NIL NIL "group" NIL)(NIL NIL "a" "b.c")(NIL NIL "d" "e.f")(NIL NIL NIL NIL))`,
@@ -80,6 +90,25 @@ func TestFetch(t *testing.T) {
 	if !strings.Contains(all, `BODY (("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" `) {
 		t.Errorf("BODY: %s", all)
 	}
+
+	// Header sections are exact, partials included, and read only the
+	// header's bytes: all of them for HEADER and each HEADER.FIELDS (the
+	// partial is cut after filtering), only the partial's for HEADER<p>.
+	hdr1, _, _ := strings.Cut(msg(1, "plain"), "\r\n\r\n")
+	hdr1 += "\r\n\r\n"
+	read0 := e.srv.fileBytes.Load()
+	u = r.ok("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (From To Subject Date Message-ID)] BODY.PEEK[HEADER]<6.6> BODY.PEEK[HEADER.FIELDS (Subject)]<0.7> BODY.PEEK[HEADER]<1000.5>)")
+	if got, want := e.srv.fileBytes.Load()-read0, int64(4*len(hdr1)+6); got != want {
+		t.Errorf("read %d bytes of message files for header sections, want %d", got, want)
+	}
+	mustHave(t, u,
+		fmt.Sprintf("BODY[HEADER] {%d}\r\n%s", len(hdr1), hdr1),
+		"BODY[HEADER.FIELDS (\"Subject\")] {18}\r\nSubject: plain\r\n\r\n",
+		"BODY[HEADER.FIELDS.NOT (\"From\" \"To\" \"Subject\" \"Date\" \"Message-ID\")] {2}\r\n\r\n",
+		"BODY[HEADER]<6> {6}\r\nSender",
+		"BODY[HEADER.FIELDS (\"Subject\")]<0> {7}\r\nSubject",
+		"BODY[HEADER]<1000> {0}\r\n",
+	)
 
 	// Sections read from the file: only their bytes.
 	bytes0 := e.srv.fileBytes.Load()

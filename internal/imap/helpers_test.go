@@ -27,12 +27,13 @@ import (
 // testEnv is a real store (msdb + message files) with an IMAP server on
 // 127.0.0.1.
 type testEnv struct {
-	t    testing.TB
-	dir  string
-	env  *msdb.Env
-	st   *store.Store
-	srv  *Server
-	addr string
+	t     testing.TB
+	dir   string
+	env   *msdb.Env
+	st    *store.Store
+	blobs *blob.Store
+	srv   *Server
+	addr  string
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -74,7 +75,7 @@ func newEnv(t testing.TB, opts Options) *testEnv {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
-	e := &testEnv{t: t, dir: dir, env: env, st: st, srv: srv, addr: l.Addr().String()}
+	e := &testEnv{t: t, dir: dir, env: env, st: st, blobs: blobs, srv: srv, addr: l.Addr().String()}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

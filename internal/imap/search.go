@@ -24,11 +24,15 @@ import (
 //
 // Messages are read in batches, each in one read transaction: records for
 // flags, dates and sizes, the parsed-message cache when a header key or a
-// SENT* key needs it. Keys are tried cheapest first; BODY and TEXT open the
-// message file, only for messages that passed the other keys, and read
-// only the text parts (decoded from their transfer encoding and, for the
-// common charsets, to UTF-8). Strings match case-insensitively, against
-// the raw header value and against its RFC 2047 decoding.
+// SENT* key needs it. Keys are tried cheapest first. The header keys
+// (HEADER, FROM, TO, CC, BCC, SUBJECT) read the top-level header from the
+// message file, one read of the range the cache gives (the cache holds its
+// length, not its octets); BODY and TEXT also read the text parts (decoded
+// from their transfer encoding and, for the common charsets, to UTF-8).
+// Either opens the file only for messages that passed the cheaper keys, at
+// most once per message. Strings match case-insensitively, against the raw
+// header value and against its RFC 2047 decoding. A message whose file
+// cannot be read matches no key that needs it; the error is logged.
 
 const searchBatch = 2000
 
@@ -40,9 +44,13 @@ type searchMsg struct {
 	blob     string
 	c        *message.Cache
 
-	loaded bool
-	header string // folded, decoded header (TEXT)
-	body   string // folded, decoded text of the body (BODY, TEXT)
+	sec     *blob.Section // the message file, once opened; closed after matching
+	secErr  error         // why it could not be opened
+	hdrDone bool          // c.RawHeader loaded, or failed (then hdrOK false)
+	hdrOK   bool
+	loaded  bool
+	header  string // folded, decoded header (TEXT)
+	body    string // folded, decoded text of the body (BODY, TEXT)
 }
 
 type searcher struct {
@@ -53,9 +61,12 @@ type searcher struct {
 	err    error  // a message file that could not be read
 }
 
+// searchNeeds reports whether the criteria need the parsed-message cache
+// and whether they need the message file (BODY, TEXT, and the header keys,
+// whose header is read from the file).
 func searchNeeds(c *goimap.SearchCriteria) (cache, file bool) {
 	cache = len(c.Header) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
-	file = len(c.Body) > 0 || len(c.Text) > 0
+	file = len(c.Body) > 0 || len(c.Text) > 0 || len(c.Header) > 0
 	for i := range c.Not {
 		cc, ff := searchNeeds(&c.Not[i])
 		cache, file = cache || cc, file || ff
@@ -146,7 +157,12 @@ func (ss *session) search(m *selected, kind imapserver.NumKind, c *goimap.Search
 		}
 		for _, x := range msgs {
 			x.seq = m.seq(x.uid)
-			if s.match(x, c) {
+			ok := s.match(x, c)
+			if x.sec != nil {
+				x.sec.Close()
+				x.sec = nil
+			}
+			if ok {
 				seqs = append(seqs, x.seq)
 				uids = append(uids, x.uid)
 			}
@@ -274,8 +290,11 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 	if c.Smaller > 0 && x.size >= c.Smaller {
 		return false
 	}
+	if len(c.Header) > 0 && !s.loadHeader(x) {
+		return false
+	}
 	for _, h := range c.Header {
-		if x.c == nil || !headerMatch(x.c, h.Key, h.Value) {
+		if !headerMatch(x.c, h.Key, h.Value) {
 			return false
 		}
 	}
@@ -324,7 +343,7 @@ func decodeWords(s string) string {
 
 // headerMatch is SEARCH HEADER (and FROM, TO, CC, BCC, SUBJECT): some
 // field of that name contains value; an empty value matches any message
-// with the field.
+// with the field. c.RawHeader must be loaded (searcher.loadHeader).
 func headerMatch(c *message.Cache, name, value string) bool {
 	vals := c.Header(name)
 	if len(vals) == 0 {
@@ -350,19 +369,64 @@ func (s *searcher) load(x *searchMsg) {
 		return
 	}
 	x.loaded = true
-	if x.c == nil {
+	if !s.loadHeader(x) {
 		return
 	}
 	x.header = fold(decodeWords(string(x.c.RawHeader)))
-	sec, err := s.ss.srv.openMessage(x.blob)
-	if err != nil {
-		s.err = fmt.Errorf("message %d (file %s): %w", x.uid, x.blob, err)
+	sec := s.file(x)
+	if sec == nil {
 		return
 	}
-	defer sec.Close()
 	var b strings.Builder
 	s.walkText(sec, &x.c.Body, &b)
 	x.body = b.String()
+}
+
+// file returns x's message file, opened on first use (search closes it once
+// x is matched); nil, with s.err set, when it cannot be opened.
+func (s *searcher) file(x *searchMsg) *blob.Section {
+	if x.sec == nil && x.secErr == nil {
+		x.sec, x.secErr = s.ss.srv.openMessage(x.blob)
+		if x.secErr != nil {
+			s.err = fmt.Errorf("message %d (file %s): %w", x.uid, x.blob, x.secErr)
+		}
+	}
+	return x.sec
+}
+
+// loadHeader makes x.c.RawHeader the message's top-level header: bytes
+// [0, x.c.HeaderLen()) of its file, read once (a cache decoded from a
+// version 2 record already holds it). It reports false, with s.err set,
+// when there is no cache or the header cannot be read.
+func (s *searcher) loadHeader(x *searchMsg) bool {
+	if x.hdrDone {
+		return x.hdrOK
+	}
+	x.hdrDone = true
+	if x.c == nil {
+		return false
+	}
+	n := x.c.HeaderLen()
+	if x.c.RawHeader == nil && n > 0 {
+		sec := s.file(x)
+		if sec == nil {
+			return false
+		}
+		if n > sec.Size() {
+			s.err = fmt.Errorf("message %d (file %s): file of %d octets, shorter than its %d-octet header", x.uid, x.blob, sec.Size(), n)
+			return false
+		}
+		h := make([]byte, n)
+		k, err := sec.ReadAt(h, 0)
+		s.ss.srv.fileBytes.Add(int64(k))
+		if k < len(h) {
+			s.err = fmt.Errorf("message %d (file %s): read header: %w", x.uid, x.blob, err)
+			return false
+		}
+		x.c.RawHeader = h
+	}
+	x.hdrOK = true
+	return true
 }
 
 func (s *searcher) read(sec *blob.Section, off, n int64) []byte {

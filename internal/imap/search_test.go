@@ -2,10 +2,13 @@ package imap
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/m-store/mstore/internal/blob"
 	"github.com/m-store/mstore/internal/store"
 )
 
@@ -68,21 +71,28 @@ func TestSearch(t *testing.T) {
 		{"CHARSET UTF-8 SUBJECT {7+}\r\ngrüße", "2"},
 	}
 	for _, c := range cases {
-		u, st := r.cmd("SEARCH %s", c.q)
-		if !strings.HasPrefix(st, "OK") {
-			t.Errorf("SEARCH %s: %s", c.q, st)
-			continue
-		}
-		got := ""
-		for _, l := range u {
-			if rest, ok := strings.CutPrefix(l, "* SEARCH"); ok {
-				got = strings.TrimSpace(rest)
-			}
-		}
-		if got != c.want {
-			t.Errorf("SEARCH %s = %q, want %q", c.q, got, c.want)
+		checkSearch(t, r, c.q, c.want)
+	}
+	// Message files: flags, sizes and dates (SENT* included) open none;
+	// the header keys read each message's header from its file, opened
+	// once per message also when BODY needs it too.
+	for _, c := range []struct {
+		q     string
+		files int64
+	}{
+		{"FLAGGED LARGER 10 SINCE 1-Jan-2021 SENTSINCE 1-Jan-2021", 0},
+		{"FROM alice BODY noon", 4},
+		{"OR FROM alice SUBJECT report", 4},
+		{"FLAGGED SUBJECT gr", 1},
+		{"BODY noon", 4},
+	} {
+		opened := e.srv.filesOpened.Load()
+		r.ok("SEARCH %s", c.q)
+		if n := e.srv.filesOpened.Load() - opened; n != c.files {
+			t.Errorf("SEARCH %s opened %d message files, want %d", c.q, n, c.files)
 		}
 	}
+
 	r.expect("NO [BADCHARSET", "SEARCH CHARSET KOI8-R FROM x")
 	r.expect("BAD", "SEARCH FOOBAR")
 	r.expect("BAD", "SEARCH SINCE yesterday")
@@ -124,4 +134,67 @@ func TestSearch(t *testing.T) {
 	r2.ok("EXAMINE INBOX")
 	u = r2.ok("SEARCH FLAGGED")
 	mustHave(t, u, "* ESEARCH", "ALL 1")
+}
+
+// A message whose file is missing matches no key that needs the file
+// (header keys, BODY, TEXT), and SEARCH still answers for the others;
+// FETCH still answers what the cache holds.
+func TestSearchMissingFile(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	ctx := context.Background()
+	var blobs []string
+	for i := 1; i <= 3; i++ {
+		in, err := e.st.Ingest(ctx, strings.NewReader(msg(i, fmt.Sprintf("subject %d", i))), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.st.Append(ctx, "alice", "INBOX", in, store.Flags{}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, in.Blob)
+	}
+	if err := os.Remove(e.blobs.Path(blob.ID(blobs[1]))); err != nil {
+		t.Fatal(err)
+	}
+	r := e.rawLogin("alice", "secret")
+	r.ok("EXAMINE INBOX")
+	for _, c := range []struct{ q, want string }{
+		{"FROM sender", "1 3"},
+		{"SUBJECT subject", "1 3"},
+		{`HEADER Message-ID ""`, "1 3"},
+		{"NOT FROM sender", "2"}, // unreadable: does not match FROM
+		{"BODY message", "1 3"},
+		{"TEXT sender", "1 3"},
+		{"FROM sender BODY message", "1 3"},
+		{"SENTSINCE 1-Jan-2023", "1 2 3"},
+		{"ALL", "1 2 3"},
+	} {
+		checkSearch(t, r, c.q, c.want)
+	}
+	u := r.ok("FETCH 2 (ENVELOPE BODYSTRUCTURE RFC822.SIZE FLAGS)")
+	mustHave(t, u, `"subject 2"`, "BODYSTRUCTURE (")
+	u = r.expect("NO", "FETCH 1:3 (BODY.PEEK[HEADER.FIELDS (Subject)])")
+	mustHave(t, u, "* 1 FETCH", "* 3 FETCH", "Subject: subject 3")
+	mustNotHave(t, u, "* 2 FETCH")
+}
+
+// checkSearch runs SEARCH q and checks that it answers OK with the numbers
+// want (space-separated).
+func checkSearch(t *testing.T, r *raw, q, want string) {
+	t.Helper()
+	u, st := r.cmd("SEARCH %s", q)
+	if !strings.HasPrefix(st, "OK") {
+		t.Errorf("SEARCH %s: %s", q, st)
+		return
+	}
+	got := ""
+	for _, l := range u {
+		if rest, ok := strings.CutPrefix(l, "* SEARCH"); ok {
+			got = strings.TrimSpace(rest)
+		}
+	}
+	if got != want {
+		t.Errorf("SEARCH %s = %q, want %q", q, got, want)
+	}
 }

@@ -65,10 +65,12 @@ func (n NString) String() string {
 }
 
 // Cache is the parsed form of one stored message: everything an IMAP FETCH
-// of ENVELOPE, BODY, BODYSTRUCTURE, RFC822.SIZE, BODY[HEADER…] and the
+// of ENVELOPE, BODY, BODYSTRUCTURE, RFC822.SIZE, BINARY.SIZE and the
 // position of every BODY[section] needs, so the message file is opened only
-// to copy the bytes of a section. A Cache is immutable once built; it is safe
-// for concurrent readers.
+// to copy the bytes of a section (BODY[HEADER] included: the header is not
+// part of the encoded record, see RawHeader). A Cache is immutable once
+// built and shared; it is safe for concurrent readers. (Its owner may fill
+// RawHeader from the message file before sharing it.)
 type Cache struct {
 	// Size is RFC822.SIZE: the number of octets of the message as stored
 	// (the store keeps CRLF line ends; a message with bare LF line ends is
@@ -76,9 +78,14 @@ type Cache struct {
 	Size int64
 
 	// RawHeader is the top-level header block exactly as stored, including
-	// the empty line that ends it (when there is one). It is what
-	// BODY[HEADER] returns and what HeaderFields and Header read.
-	// Nil when the message has no header at all.
+	// the empty line that ends it (when there is one): bytes
+	// [0, Body.BodyStart) of the message file. It is what HeaderFields and
+	// Header read. Nil when the message has no header at all.
+	//
+	// It is not stored: Parse fills it, but MarshalBinary keeps only its
+	// length (Body.BodyStart), so it is nil after UnmarshalBinary of a
+	// record (except a version 2 record, which held it). A caller that
+	// needs it reads bytes [0, HeaderLen()) of the message file into it.
 	RawHeader []byte
 
 	// Date is the Date: header field parsed for SEARCH SENTON/SENTBEFORE/
@@ -90,10 +97,17 @@ type Cache struct {
 	Envelope Envelope
 
 	// Body is the top-level entity: its header is the message header
-	// (Body.HeaderStart is 0, Body.BodyStart is len(RawHeader)) and its body
-	// the message text. Its MIME fields make the top-level BODYSTRUCTURE.
+	// (Body.HeaderStart is 0, Body.BodyStart is the header's length, that
+	// of RawHeader when it is loaded) and its body the message text. Its
+	// MIME fields make the top-level BODYSTRUCTURE.
 	Body Part
 }
+
+// HeaderLen is the length of the top-level header block, including the
+// empty line that ends it: the header is bytes [0, HeaderLen()) of the
+// message file, what BODY[HEADER] returns and what RawHeader holds when
+// loaded.
+func (c *Cache) HeaderLen() int64 { return c.Body.BodyStart }
 
 // Envelope is an IMAP ENVELOPE (RFC 3501 section 7.4.2, RFC 9051 section
 // 7.5.2). String fields are the raw header values, unfolded but not

@@ -1,8 +1,9 @@
 // Package message parses a stored RFC 5322 / MIME message once, at
 // delivery, into a compact cache record, so that IMAP FETCH of ENVELOPE,
-// BODY, BODYSTRUCTURE, RFC822.SIZE, BODY[HEADER], BODY[HEADER.FIELDS …],
-// BINARY.SIZE and the header SEARCH keys is answered without opening the
-// message file, and every other BODY[section] or BINARY[section] is one read
+// BODY, BODYSTRUCTURE, RFC822.SIZE and BINARY.SIZE, and SEARCH SENTON/
+// SENTBEFORE/SENTSINCE, are answered without opening the message file, and
+// every BODY[section] or BINARY[section] (BODY[HEADER] and
+// BODY[HEADER.FIELDS …] included) and the header SEARCH keys cost one read
 // of a known octet range of it.
 //
 // # What is cached
@@ -10,9 +11,14 @@
 // A Cache holds, for one message:
 //
 //   - Size: RFC822.SIZE, the octets as stored;
-//   - RawHeader: the raw top-level header block (BODY[HEADER], and the
-//     source of HeaderFields for HEADER.FIELDS[.NOT] and of Header for
-//     SEARCH HEADER/FROM/SUBJECT/…);
+//   - the length of the top-level header block (Body.BodyStart, HeaderLen),
+//     but not its octets: real headers (Received, DKIM-Signature, …) are
+//     often several kilobytes, more than all the rest of the record, and
+//     the message file has them. BODY[HEADER], BODY[HEADER.FIELDS[.NOT] …]
+//     and the header SEARCH keys (HEADER, FROM, TO, CC, BCC, SUBJECT, and
+//     TEXT) read octets [0, HeaderLen()) of the message file, one read of a
+//     known range; loaded into RawHeader, they are what HeaderFields and
+//     Header read;
 //   - Date: the Date: field parsed, for SEARCH SENTON/SENTBEFORE/SENTSINCE;
 //   - Envelope: the ENVELOPE (RFC 3501 7.4.2, RFC 9051 7.5.2);
 //   - Body: the tree of MIME parts, each with every BODYSTRUCTURE field
@@ -109,33 +115,91 @@
 // it with one copy of the record for all its strings and checks every
 // count and offset, so a corrupt or hostile record is an error, never a
 // panic or a large allocation. Integers are unsigned LEB128 varints (uv)
-// unless said otherwise (sv: zig-zag signed varint).
+// unless said otherwise (sv: zig-zag signed varint). An offset is a
+// position in the record, counted in octets from its first (the version
+// octet, offset 0).
 //
-//	record   = version:1 octet (= Version) size:uv header-len:uv header
-//	           date envelope part
-//	date     = 0x00 (none) / 0x01 unix-seconds:sv utc-offset-seconds:sv
-//	str      = uv (len<<1) then len octets
-//	         / uv (len<<1 | 1) then offset:uv — the len octets at offset in
-//	           the header (strings found there are written once)
+//	record   = version:1 octet (= Version, 3) size:uv header-len:uv
+//	           date envelope top-part
+//	date     = 0x00 (none) / 0x01 unix-seconds:sv utc-offset-seconds:sv /
+//	           (0x02+k) unix-seconds:sv utc-offset-seconds:sv, for k < 4:
+//	           as 0x01, and the top-level envelope's Date is that date
+//	           formatted with layout k (below), its date field left out
+//	str      = uv (len<<1) then len octets (inline) /
+//	           uv (len<<1 | 1) then offset:uv (reference): the len octets
+//	           at offset, which must end at or before the first octet of
+//	           this tag (offset+len ≤ the tag's offset)
 //	nstr     = uv 0 (NIL) / a str whose first uv is one more
 //	envelope = date:nstr subject:nstr from:addrs sender:addrs reply-to:addrs
 //	           to:addrs cc:addrs bcc:addrs in-reply-to:nstr message-id:nstr
+//	           (date absent in the top-level envelope when date ≥ 0x02)
 //	addrs    = uv 0 (NIL) / uv 1 (same as from; sender and reply-to only) /
 //	           uv n+2 then n × (name:nstr adl:nstr mailbox:nstr host:nstr)
+//	top-part = a part without its three offsets (they are 0, header-len
+//	           and size − header-len)
 //	part     = header-start:uv (from the end of the previous sibling, or the
 //	           parent's body start) header-len:uv body-len:uv
-//	           kind:1 octet (0 leaf, 1 multipart, 2 message)
-//	           type:str subtype:str params id:nstr description:nstr
-//	           encoding:str md5:nstr disposition:nstr disposition-params
-//	           languages location:nstr lines:uv binary-size+1:uv (0 unknown)
+//	           flags:1 octet
+//	           [type:str subtype:str params]          (unless P)
+//	           [id:nstr description:nstr]             (unless X)
+//	           [encoding:str]                         (unless E)
+//	           [md5:nstr disposition:nstr disposition-params languages
+//	            location:nstr]                        (unless X)
+//	           lines:uv
+//	           [binary-size+1:uv (0 unknown)]         (unless B)
 //	           [kind 1: count:uv (≥ 1) part × count] [kind 2: envelope part]
+//	flags    = kind (bits 0–1: 0 leaf, 1 multipart, 2 message) plus
+//	           P 0x04: type "text", subtype "plain", params the one
+//	                   charset=us-ascii (RFC 2045's default)
+//	           E 0x08: encoding "7bit"
+//	           X 0x10: id, description, md5, disposition and location NIL,
+//	                   no disposition-params, no languages
+//	           B 0x20: binary-size is body-len
 //	params   = count:uv then count × (name:str value:str)
 //	languages= count:uv then count × str
 //
+// Date layouts (Go time layouts; "-0000" is literal, so layouts 2 and 3
+// only give a zero offset, as RFC 5322's "-0000" and Python's formatdate
+// write it):
+//
+//	0 "Mon, 02 Jan 2006 15:04:05 -0700"
+//	1 "Mon, 2 Jan 2006 15:04:05 -0700"
+//	2 "Mon, 02 Jan 2006 15:04:05 -0000"
+//	3 "Mon, 2 Jan 2006 15:04:05 -0000"
+//
+// What the encoder chooses, and a decoder does not depend on (it accepts
+// a field written although a flag or a layout could have left it out, and
+// an inline string that could have been a reference):
+//
+//   - date 0x02+k for the first k whose layout, applied to the parsed
+//     date, gives the top-level envelope's Date octet for octet (day of
+//     week, zero padding and zone included: with a comment such as
+//     "(UTC)", a zone name such as "GMT", other spacing or a wrong day of
+//     week it is a plain string). An encapsulated message's envelope
+//     always holds its date field: the record has no parsed date for it;
+//   - each flag whose condition holds (exact, case-sensitive values);
+//   - a reference for a str of at least 4 octets whose octets occur in the
+//     record before its tag, entirely within the record's first 16 KiB,
+//     to the first such occurrence, when the reference is shorter than the
+//     inline form. The octets referred to may be any equal octets of the
+//     record (a string, part of one, or anything else). To keep encoding
+//     linear, each search scans at most 16 KiB, and a search that would
+//     bring the octets scanned for one record past 1 MiB is not made (the
+//     string is written inline).
+//
 // A decoder accepts exactly this and nothing after it: parts must nest in
 // order inside their parent's body, the tree may be at most MaxDepth deep
-// and MaxParts large, lists at most MaxAddresses and MaxParams long, and the
-// top-level part must span the whole message with the header's length. A
-// record of another version is refused with ErrVersion: re-parse the
-// message file.
+// and MaxParts large, lists at most MaxAddresses and MaxParams long, and
+// the header no longer than the message; a kind of 3, flag bits 0x40 and
+// 0x80, and date octets past 0x05 are corrupt.
+//
+// Version 2 records, which older databases hold, are still read (never
+// written). They differ from version 3 in this: header-len is followed by
+// the header octets; date is 0x00 or 0x01 only, and the top-level
+// envelope always holds its date field; the top-level part is a part with
+// its three offsets; flags is the kind only; and a str reference's offset
+// is into that header (the len octets at offset in the header), not into
+// the record. UnmarshalBinary fills RawHeader from a version 2 record and
+// leaves it nil for a version 3 one. A record of any other version is
+// refused with ErrVersion: re-parse the message file.
 package message

@@ -1,17 +1,27 @@
 package message
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Version is the first octet of every encoded Cache. It is part of the
-// format: a reader refuses any other version with ErrVersion, and a store
-// that meets one re-parses the message file. Version 1 had no string
-// references.
-const Version = 2
+// format: a reader refuses a version it does not know with ErrVersion, and
+// a store that meets one re-parses the message file. Version 1 had no
+// string references; version 2 held the top-level header octets, which
+// strings could refer to; version 3 holds only the header's length (the
+// header is read from the message file), its strings refer to earlier
+// octets of the record, and it leaves out a Date field that the parsed
+// date gives and part fields with their commonest values.
+// UnmarshalBinary reads versions 2 and 3; MarshalBinary writes version 3.
+const Version = 3
+
+// version2 is the previous format, still read: existing databases hold it.
+const version2 = 2
 
 // ErrVersion is returned by UnmarshalBinary for a record of another format
 // version: parse the message file again and store the new record.
@@ -24,9 +34,69 @@ const (
 	maxOffset = 100 * 3600
 )
 
-// minPartLen is the fewest octets one encoded part takes; it bounds what a
-// part count in untrusted input can make the decoder allocate.
-const minPartLen = 16
+// minPartLen is the fewest octets one encoded part takes (3 offsets, flags
+// and a line count, all else left out by the flags); it bounds what a part
+// count in untrusted input can make the decoder allocate.
+const minPartLen = 5
+
+// Part flags: the kind (kindLeaf, kindMultipart, kindMessage) in the low
+// two bits of a part's flags octet, and fields left out of a version 3
+// record because they have their commonest value.
+const (
+	kindMask    = 3
+	flagPlain   = 4  // text/plain; charset=us-ascii (RFC 2045's default)
+	flag7bit    = 8  // Content-Transfer-Encoding 7bit (the default)
+	flagNoExt   = 16 // no ID, description, MD5, disposition, languages, location
+	flagBinSize = 32 // BinarySize is the body size
+	flagsV3     = 63 // every flag version 3 knows
+)
+
+// String references (version 3): a string of at least minRef octets that
+// the record already holds before it is written as a reference to them
+// when that is shorter. The encoder looks for it in the first refWindow
+// octets of the record only (offsets of 2 octets at most), and stops
+// looking once it has scanned refBudget octets for the record, so that a
+// record of many strings (a hostile message's thousands of addresses or
+// parameters) costs linear time.
+const (
+	minRef    = 4
+	refWindow = 16 << 10
+	refBudget = 1 << 20
+)
+
+// dateLayouts are the forms of a Date field a version 3 record does not
+// hold when the field is exactly the parsed Date so formatted: date octet
+// 2+k says the top-level envelope's Date is the parsed date formatted with
+// dateLayouts[k]. The list is part of the format (a change is a new
+// version). "-0000" is a literal (RFC 5322's "no zone information", what
+// Python's email.utils.formatdate writes by default): it gives only a zero
+// offset.
+var dateLayouts = [...]string{
+	"Mon, 02 Jan 2006 15:04:05 -0700", // time.RFC1123Z
+	"Mon, 2 Jan 2006 15:04:05 -0700",  // the day unpadded, as in RFC 5322's examples
+	"Mon, 02 Jan 2006 15:04:05 -0000",
+	"Mon, 2 Jan 2006 15:04:05 -0000",
+}
+
+// maxDateLen bounds a date formatted with dateLayouts (a year of 5 digits
+// at most: 9999 plus an offset).
+const maxDateLen = 32
+
+// dateLayout returns k when v is t formatted with dateLayouts[k], else -1.
+// (Only t's instant in seconds and its offset matter to these layouts, so
+// t formats as the date the decoder rebuilds from them.)
+func dateLayout(t *time.Time, v NString) int {
+	if t == nil || !v.Valid || len(v.Value) > maxDateLen {
+		return -1
+	}
+	var buf [maxDateLen + 8]byte
+	for k, l := range dateLayouts {
+		if string(t.AppendFormat(buf[:0], l)) == v.Value {
+			return k
+		}
+	}
+	return -1
+}
 
 var (
 	errTruncated = errors.New("truncated")
@@ -36,32 +106,37 @@ var (
 // MarshalBinary encodes c in the format described in the package
 // documentation.
 func (c *Cache) MarshalBinary() ([]byte, error) {
-	return c.AppendBinary(make([]byte, 0, 256+len(c.RawHeader)))
+	return c.AppendBinary(make([]byte, 0, 256))
 }
 
-// AppendBinary appends the encoding of c to b.
+// AppendBinary appends the encoding of c to b. The header octets are not
+// part of it: RawHeader, when set, must be Body.BodyStart octets long, and
+// may be nil.
 func (c *Cache) AppendBinary(b []byte) ([]byte, error) {
-	if c.Size < 0 || int64(len(c.RawHeader)) != c.Body.BodyStart || c.Body.HeaderStart != 0 || c.Body.BodyEnd != c.Size {
-		return nil, fmt.Errorf("message: encode: top-level offsets do not match size %d and header of %d octets: %w", c.Size, len(c.RawHeader), errCorrupt)
+	if c.Size < 0 || c.RawHeader != nil && int64(len(c.RawHeader)) != c.Body.BodyStart ||
+		c.Body.HeaderStart != 0 || c.Body.BodyStart < 0 || c.Body.BodyEnd != c.Size {
+		return nil, fmt.Errorf("message: encode: top-level offsets %d/%d/%d do not match size %d and header of %d octets: %w",
+			c.Body.HeaderStart, c.Body.BodyStart, c.Body.BodyEnd, c.Size, len(c.RawHeader), errCorrupt)
 	}
-	b = append(b, Version)
-	b = binary.AppendUvarint(b, uint64(c.Size))
-	b = binary.AppendUvarint(b, uint64(len(c.RawHeader)))
-	b = append(b, c.RawHeader...)
+	e := encoder{b: b, start: len(b), budget: refBudget}
+	e.b = append(e.b, Version)
+	e.b = binary.AppendUvarint(e.b, uint64(c.Size))
+	e.b = binary.AppendUvarint(e.b, uint64(c.Body.BodyStart))
+	layout := -1
 	if c.Date == nil {
-		b = append(b, 0)
+		e.b = append(e.b, 0)
 	} else {
 		_, off := c.Date.Zone()
 		u := c.Date.Unix()
 		if u < minUnix || u > maxUnix || off <= -maxOffset || off >= maxOffset {
 			return nil, fmt.Errorf("message: encode: date %v out of range: %w", c.Date, errCorrupt)
 		}
-		b = append(b, 1)
-		b = binary.AppendVarint(b, u)
-		b = binary.AppendVarint(b, int64(off))
+		layout = dateLayout(c.Date, c.Envelope.Date)
+		e.b = append(e.b, byte(2+layout)) // 1 when layout is -1
+		e.b = binary.AppendVarint(e.b, u)
+		e.b = binary.AppendVarint(e.b, int64(off))
 	}
-	e := encoder{b: b, hdr: string(c.RawHeader), budget: refBudget}
-	e.envelope(&c.Envelope)
+	e.envelope(&c.Envelope, layout >= 0)
 	if err := e.part(&c.Body, 0, 0, c.Size); err != nil {
 		return nil, fmt.Errorf("message: encode: %w", err)
 	}
@@ -70,22 +145,14 @@ func (c *Cache) AppendBinary(b []byte) ([]byte, error) {
 
 type encoder struct {
 	b      []byte
-	hdr    string // the top-level header, which strings may refer to
-	budget int    // octets of header searching left
+	start  int // where the record starts in b
+	budget int // octets the search for references may still scan
 	parts  int
 }
 
-// minRef is the shortest string worth encoding as a reference into the
-// header; refBudget bounds the octets searched for references, so that a
-// hostile header with thousands of addresses costs linear time, not
-// quadratic (past it, strings are written out).
-const (
-	minRef    = 4
-	refBudget = 4 << 20
-)
-
-// str writes a string: uv (len<<1) then the octets, or uv (len<<1 | 1)
-// then uv offset of the same octets in the top-level header.
+// str writes a string: uv (len<<1) then the octets, or, when the record
+// already holds them before the tag and that is shorter, uv (len<<1 | 1)
+// then their offset in the record.
 func (e *encoder) str(s string) {
 	e.tagged(s, 0)
 }
@@ -101,16 +168,31 @@ func (e *encoder) nstr(s NString) {
 }
 
 func (e *encoder) tagged(s string, plus uint64) {
-	if len(s) >= minRef && e.budget >= len(e.hdr) {
-		e.budget -= len(e.hdr)
-		if i := strings.Index(e.hdr, s); i >= 0 {
-			e.b = binary.AppendUvarint(e.b, uint64(len(s))<<1|1+plus)
-			e.b = binary.AppendUvarint(e.b, uint64(i))
-			return
-		}
-	}
-	e.b = binary.AppendUvarint(e.b, uint64(len(s))<<1+plus)
+	at := len(e.b)
+	tag := uint64(len(s))<<1 + plus
+	e.b = binary.AppendUvarint(e.b, tag)
 	e.b = append(e.b, s...)
+	// Look for the string (now at the end of b) in the record before its
+	// tag, the first occurrence having the smallest offset.
+	end := min(at, e.start+refWindow)
+	if len(s) < minRef || end-e.start < len(s) || e.budget < end-e.start {
+		return
+	}
+	e.budget -= end - e.start
+	i := bytes.Index(e.b[e.start:end], e.b[len(e.b)-len(s):])
+	if i >= 0 && uvlen(tag+1)+uvlen(uint64(i)) < len(e.b)-at {
+		e.b = binary.AppendUvarint(e.b[:at], tag+1)
+		e.b = binary.AppendUvarint(e.b, uint64(i))
+	}
+}
+
+// uvlen is the length of x as a uv.
+func uvlen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // Address list tags: 0 NIL, 1 "same as From" (Sender and Reply-To), n+2 a
@@ -146,8 +228,12 @@ func addrsEqual(a, b []Address) bool {
 	return true
 }
 
-func (e *encoder) envelope(v *Envelope) {
-	e.nstr(v.Date)
+// envelope writes v, without its Date when the record's date octet says
+// what it is.
+func (e *encoder) envelope(v *Envelope, dateKnown bool) {
+	if !dateKnown {
+		e.nstr(v.Date)
+	}
 	e.nstr(v.Subject)
 	e.addrs(v.From, nil, false)
 	e.addrs(v.Sender, v.From, true)
@@ -168,7 +254,9 @@ func (e *encoder) params(ps []Param) {
 }
 
 // part encodes pt, which must lie in [lo, hi] of the message; its header
-// start is written relative to lo.
+// start is written relative to lo. The top-level part (depth 0) has no
+// offsets in the record: the caller checked that they are 0, the header
+// length and the size.
 func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 	e.parts++
 	if depth > MaxDepth || e.parts > MaxParts {
@@ -189,26 +277,53 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 	case pt.Message != nil:
 		kind = kindMessage
 	}
-	e.b = binary.AppendUvarint(e.b, uint64(pt.HeaderStart-lo))
-	e.b = binary.AppendUvarint(e.b, uint64(pt.BodyStart-pt.HeaderStart))
-	e.b = binary.AppendUvarint(e.b, uint64(pt.BodyEnd-pt.BodyStart))
-	e.b = append(e.b, kind)
-	e.str(pt.Type)
-	e.str(pt.Subtype)
-	e.params(pt.Params)
-	e.nstr(pt.ID)
-	e.nstr(pt.Description)
-	e.str(pt.Encoding)
-	e.nstr(pt.MD5)
-	e.nstr(pt.Disposition)
-	e.params(pt.DispositionParams)
-	e.b = binary.AppendUvarint(e.b, uint64(len(pt.Language)))
-	for _, l := range pt.Language {
-		e.str(l)
+	flags := kind
+	if pt.Type == "text" && pt.Subtype == "plain" && len(pt.Params) == 1 &&
+		pt.Params[0] == (Param{Name: "charset", Value: "us-ascii"}) {
+		flags |= flagPlain
 	}
-	e.nstr(pt.Location)
+	if pt.Encoding == "7bit" {
+		flags |= flag7bit
+	}
+	if !pt.ID.Valid && !pt.Description.Valid && !pt.MD5.Valid && !pt.Disposition.Valid &&
+		len(pt.DispositionParams) == 0 && len(pt.Language) == 0 && !pt.Location.Valid {
+		flags |= flagNoExt
+	}
+	if pt.BinarySize == pt.BodyEnd-pt.BodyStart {
+		flags |= flagBinSize
+	}
+	if depth > 0 {
+		e.b = binary.AppendUvarint(e.b, uint64(pt.HeaderStart-lo))
+		e.b = binary.AppendUvarint(e.b, uint64(pt.BodyStart-pt.HeaderStart))
+		e.b = binary.AppendUvarint(e.b, uint64(pt.BodyEnd-pt.BodyStart))
+	}
+	e.b = append(e.b, flags)
+	if flags&flagPlain == 0 {
+		e.str(pt.Type)
+		e.str(pt.Subtype)
+		e.params(pt.Params)
+	}
+	if flags&flagNoExt == 0 {
+		e.nstr(pt.ID)
+		e.nstr(pt.Description)
+	}
+	if flags&flag7bit == 0 {
+		e.str(pt.Encoding)
+	}
+	if flags&flagNoExt == 0 {
+		e.nstr(pt.MD5)
+		e.nstr(pt.Disposition)
+		e.params(pt.DispositionParams)
+		e.b = binary.AppendUvarint(e.b, uint64(len(pt.Language)))
+		for _, l := range pt.Language {
+			e.str(l)
+		}
+		e.nstr(pt.Location)
+	}
 	e.b = binary.AppendUvarint(e.b, uint64(pt.Lines))
-	e.b = binary.AppendUvarint(e.b, uint64(pt.BinarySize+1))
+	if flags&flagBinSize == 0 {
+		e.b = binary.AppendUvarint(e.b, uint64(pt.BinarySize+1))
+	}
 	switch kind {
 	case kindMultipart:
 		e.b = binary.AppendUvarint(e.b, uint64(len(pt.Parts)))
@@ -220,7 +335,7 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 			cur = pt.Parts[i].BodyEnd
 		}
 	case kindMessage:
-		e.envelope(&pt.Message.Envelope)
+		e.envelope(&pt.Message.Envelope, false)
 		return e.part(&pt.Message.Body, depth+1, pt.BodyStart, pt.BodyEnd)
 	}
 	return nil
@@ -229,34 +344,52 @@ func (e *encoder) part(pt *Part, depth int, lo, hi int64) error {
 // UnmarshalBinary decodes data made by MarshalBinary into c. Any input is
 // safe: corrupt or hostile data gives an error, never a panic or an
 // allocation much larger than data.
+//
+// A version 3 record (what MarshalBinary writes) holds no header octets:
+// c.RawHeader is nil after it, and the header is bytes [0, c.HeaderLen())
+// of the message file. A version 2 record, as older databases hold, still
+// decodes, with RawHeader filled from the record (nil for an empty
+// header).
 func (c *Cache) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("message: decode: empty record: %w", errTruncated)
 	}
-	if data[0] != Version {
-		return fmt.Errorf("message: decode: record version %d, want %d: %w", data[0], Version, ErrVersion)
+	if data[0] != Version && data[0] != version2 {
+		return fmt.Errorf("message: decode: record version %d, want %d or %d: %w", data[0], Version, version2, ErrVersion)
 	}
-	d := decoder{s: string(data), i: 1}
+	// One copy of the record, with room after it for the Date a version 3
+	// record may leave out, so that every decoded string is in the one
+	// allocation.
+	d := decoder{i: 1, v2: data[0] == version2}
+	d.buf.Grow(len(data) + maxDateLen)
+	d.buf.Write(data)
+	d.s = d.buf.String()
 	var nc Cache
 	size := d.uvarint()
 	if size > 1<<62 {
 		d.fail(errCorrupt)
 	}
 	nc.Size = int64(size)
-	if n := d.uvarint(); d.err == nil {
-		if n > uint64(len(d.s)-d.i) {
+	d.hlen = d.uvarint()
+	if d.err == nil && d.hlen > size {
+		d.fail(errCorrupt)
+	}
+	if d.v2 && d.err == nil {
+		if d.hlen > uint64(len(d.s)-d.i) {
 			d.fail(errTruncated)
 		} else {
-			d.hdr = d.s[d.i : d.i+int(n)]
-			d.i += int(n)
-			if n > 0 {
+			d.hdr = d.s[d.i : d.i+int(d.hlen)]
+			d.i += int(d.hlen)
+			if d.hlen > 0 {
 				nc.RawHeader = []byte(d.hdr)
 			}
 		}
 	}
-	switch d.byte() {
-	case 0:
-	case 1:
+	layout := -1
+	switch t := d.byte(); {
+	case t == 0:
+	case t == 1 || !d.v2 && int(t)-2 < len(dateLayouts):
+		layout = int(t) - 2
 		u, off := d.varint(), d.varint()
 		if u < minUnix || u > maxUnix || off <= -maxOffset || off >= maxOffset {
 			d.fail(errCorrupt)
@@ -266,12 +399,15 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 	default:
 		d.fail(errCorrupt)
 	}
-	d.envelope(&nc.Envelope)
+	if layout >= 0 && d.err == nil {
+		nc.Envelope.Date = d.date(nc.Date, dateLayouts[layout])
+	}
+	d.envelope(&nc.Envelope, layout >= 0)
 	d.part(&nc.Body, 0, 0, nc.Size)
 	if d.err == nil && d.i != len(d.s) {
 		d.fail(errCorrupt) // trailing octets
 	}
-	if d.err == nil && (nc.Body.HeaderStart != 0 || nc.Body.BodyStart != int64(len(nc.RawHeader)) || nc.Body.BodyEnd != nc.Size) {
+	if d.err == nil && (nc.Body.HeaderStart != 0 || uint64(nc.Body.BodyStart) != d.hlen || nc.Body.BodyEnd != nc.Size) {
 		d.fail(errCorrupt)
 	}
 	if d.err != nil {
@@ -282,14 +418,26 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 }
 
 // decoder reads from one string copy of the record, so every decoded
-// string is a substring of it and costs no allocation. After the first
-// error every read returns a zero value.
+// string is a substring of it (or, for a Date the record leaves out, of
+// what follows it in the same buffer) and costs no allocation. After the
+// first error every read returns a zero value.
 type decoder struct {
-	s     string
-	hdr   string // the top-level header, within s
+	buf   strings.Builder // s, then the formatted Date if any
+	s     string          // the record
+	v2    bool            // version 2: strings may refer to hdr, no flags
+	hdr   string          // the top-level header, within s (version 2)
+	hlen  uint64          // the top-level header length
 	i     int
 	err   error
 	parts int
+}
+
+// date formats t with layout after the record in d.buf.
+func (d *decoder) date(t *time.Time, layout string) NString {
+	var tmp [maxDateLen + 8]byte
+	n := d.buf.Len()
+	d.buf.Write(t.AppendFormat(tmp[:0], layout))
+	return NString{Value: d.buf.String()[n:], Valid: true}
 }
 
 func (d *decoder) fail(err error) {
@@ -359,11 +507,15 @@ func (d *decoder) count(min, max int) int {
 }
 
 func (d *decoder) str() string {
-	return d.tagged(d.uvarint())
+	at := d.i
+	return d.tagged(d.uvarint(), at)
 }
 
-// tagged reads the rest of a string whose tag t was read.
-func (d *decoder) tagged(t uint64) string {
+// tagged reads the rest of a string whose tag t, at octet at of the
+// record, was read: len = t>>1 octets inline, or, when t's low bit is set,
+// a reference to the len octets at an offset: into the record, all before
+// the tag (version 3), or into the header (version 2).
+func (d *decoder) tagged(t uint64, at int) string {
 	if d.err != nil {
 		return ""
 	}
@@ -373,11 +525,15 @@ func (d *decoder) tagged(t uint64) string {
 		if d.err != nil {
 			return ""
 		}
-		if off > uint64(len(d.hdr)) || n > uint64(len(d.hdr))-off {
+		to := d.s[:at] // the record before the tag
+		if d.v2 {
+			to = d.hdr
+		}
+		if off > uint64(len(to)) || n > uint64(len(to))-off {
 			d.fail(errCorrupt)
 			return ""
 		}
-		return d.hdr[off : off+n]
+		return to[off : off+n]
 	}
 	if n > uint64(len(d.s)-d.i) {
 		d.fail(errTruncated)
@@ -389,11 +545,12 @@ func (d *decoder) tagged(t uint64) string {
 }
 
 func (d *decoder) nstring() NString {
+	at := d.i
 	t := d.uvarint()
 	if d.err != nil || t == 0 {
 		return NString{}
 	}
-	return NString{Value: d.tagged(t - 1), Valid: d.err == nil}
+	return NString{Value: d.tagged(t-1, at), Valid: d.err == nil}
 }
 
 func (d *decoder) addrs(from []Address, mayShare bool) []Address {
@@ -423,8 +580,12 @@ func (d *decoder) addrs(from []Address, mayShare bool) []Address {
 	return l
 }
 
-func (d *decoder) envelope(e *Envelope) {
-	e.Date = d.nstring()
+// envelope decodes an envelope into e; its Date is already there when
+// dateKnown.
+func (d *decoder) envelope(e *Envelope, dateKnown bool) {
+	if !dateKnown {
+		e.Date = d.nstring()
+	}
 	e.Subject = d.nstring()
 	e.From = d.addrs(nil, false)
 	e.Sender = d.addrs(e.From, true)
@@ -456,9 +617,12 @@ func (d *decoder) part(pt *Part, depth int, lo, hi int64) {
 		return
 	}
 	span := uint64(hi - lo)
-	hs := d.uvarint()
-	hl := d.uvarint()
-	bl := d.uvarint()
+	var hs, hl, bl uint64
+	if depth == 0 && !d.v2 {
+		hs, hl, bl = 0, d.hlen, span-d.hlen // d.hlen <= span was checked
+	} else {
+		hs, hl, bl = d.uvarint(), d.uvarint(), d.uvarint()
+	}
 	if d.err != nil {
 		return
 	}
@@ -469,25 +633,45 @@ func (d *decoder) part(pt *Part, depth int, lo, hi int64) {
 	pt.HeaderStart = lo + int64(hs)
 	pt.BodyStart = pt.HeaderStart + int64(hl)
 	pt.BodyEnd = pt.BodyStart + int64(bl)
-	kind := d.byte()
-	pt.Type = d.str()
-	pt.Subtype = d.str()
-	pt.Params = d.params()
-	pt.ID = d.nstring()
-	pt.Description = d.nstring()
-	pt.Encoding = d.str()
-	pt.MD5 = d.nstring()
-	pt.Disposition = d.nstring()
-	pt.DispositionParams = d.params()
-	if n := d.count(1, MaxAddresses); n > 0 {
-		pt.Language = make([]string, n)
-		for i := range pt.Language {
-			pt.Language[i] = d.str()
-		}
+	flags := d.byte()
+	if d.v2 && flags > kindMask || flags > flagsV3 {
+		d.fail(errCorrupt)
+		return
 	}
-	pt.Location = d.nstring()
+	if flags&flagPlain != 0 {
+		pt.Type, pt.Subtype = "text", "plain"
+		pt.Params = []Param{{Name: "charset", Value: "us-ascii"}}
+	} else {
+		pt.Type = d.str()
+		pt.Subtype = d.str()
+		pt.Params = d.params()
+	}
+	if flags&flagNoExt == 0 {
+		pt.ID = d.nstring()
+		pt.Description = d.nstring()
+	}
+	if flags&flag7bit != 0 {
+		pt.Encoding = "7bit"
+	} else {
+		pt.Encoding = d.str()
+	}
+	if flags&flagNoExt == 0 {
+		pt.MD5 = d.nstring()
+		pt.Disposition = d.nstring()
+		pt.DispositionParams = d.params()
+		if n := d.count(1, MaxAddresses); n > 0 {
+			pt.Language = make([]string, n)
+			for i := range pt.Language {
+				pt.Language[i] = d.str()
+			}
+		}
+		pt.Location = d.nstring()
+	}
 	lines := d.uvarint()
-	bin := d.uvarint()
+	bin := bl + 1
+	if flags&flagBinSize == 0 {
+		bin = d.uvarint()
+	}
 	if lines > 1<<62 || bin > 1<<62 {
 		d.fail(errCorrupt)
 	}
@@ -496,7 +680,7 @@ func (d *decoder) part(pt *Part, depth int, lo, hi int64) {
 	if d.err != nil {
 		return
 	}
-	switch kind {
+	switch flags & kindMask {
 	case kindLeaf:
 	case kindMultipart:
 		n := d.count(minPartLen, MaxParts)
@@ -515,7 +699,7 @@ func (d *decoder) part(pt *Part, depth int, lo, hi int64) {
 		}
 	case kindMessage:
 		m := &Message{}
-		d.envelope(&m.Envelope)
+		d.envelope(&m.Envelope, false)
 		d.part(&m.Body, depth+1, pt.BodyStart, pt.BodyEnd)
 		pt.Message = m
 	default:

@@ -106,6 +106,9 @@ func trimWSP(v []byte) []byte {
 // its folding, in message order, then the empty line CRLF. A line with no
 // field name matches no name, so only HEADER.FIELDS.NOT returns it (as
 // Dovecot does). A last field cut off without a line end gets CRLF.
+//
+// It reads c.RawHeader, which must be loaded: a Cache from UnmarshalBinary
+// has none (see RawHeader), and without it the answer is just CRLF.
 func (c *Cache) HeaderFields(names []string, not bool) []byte {
 	return FilterHeader(c.RawHeader, names, not)
 }
@@ -142,6 +145,9 @@ func FilterHeader(header []byte, names []string, not bool) []byte {
 // Header returns the values of every top-level header field named name
 // (ASCII case-insensitive), unfolded and trimmed, in message order; nil when
 // there is none. Values are raw: RFC 2047 encoded-words are not decoded.
+//
+// It reads c.RawHeader, which must be loaded: a Cache from UnmarshalBinary
+// has none (see RawHeader), and without it there is no field.
 func (c *Cache) Header(name string) []string {
 	var vals []string
 	for pos := 0; ; {

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,15 @@ func TestHostileInputs(t *testing.T) {
 				b.WriteString("Content-Type: multipart/mixed; boundary=\"" + strings.Repeat("z", i%50+1) + "\"\r\n\r\n--" + strings.Repeat("z", i%50+1) + "\r\n")
 			}
 			return b.String()
+		}(),
+		// Distinct strings long enough to be looked for as references.
+		"many long addresses": func() string {
+			var b strings.Builder
+			b.WriteString("To: ")
+			for i := 0; b.Len() < mb; i++ {
+				fmt.Fprintf(&b, "\"N%07d\" <m%07d@h%07d.example>, ", i, i, i)
+			}
+			return b.String() + "\r\n\r\nx"
 		}(),
 		"many header lines": strings.Repeat("X-A: b\r\n", mb/8) + "\r\nx",
 		"folded forever":    "Subject: a" + strings.Repeat("\r\n b", mb/4) + "\r\n\r\nx",

@@ -51,8 +51,8 @@ func (c *Cache) Part(path []int) (*Part, error) {
 //	"HEADER"            the header of the message (top level for an empty
 //	"HEADER.FIELDS"     path, else the message encapsulated in a
 //	"HEADER.FIELDS.NOT" message/rfc822 part), with its ending empty line;
-//	                    filter it with FilterHeader (the top-level one is
-//	                    cached: use HeaderFields)
+//	                    filter it with FilterHeader (or, for the top
+//	                    level with RawHeader loaded, HeaderFields)
 //	"TEXT"              the body of that message
 //
 // For part 1 of a non-multipart message, MIME is the message header (the
