@@ -250,8 +250,15 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Error("sweep message files: not swept", "err", err)
 				continue
 			}
+			keep, err := d.store.FilesToKeep(ctx, grace)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("sweep message files: not swept", "err", err)
+				}
+				continue
+			}
 			st, err := d.blobs.Sweep(ctx, grace, func(id blob.ID) (bool, error) {
-				return d.store.Referenced(ctx, string(id), grace)
+				return keep(string(id)), nil
 			})
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("sweep message files", "err", err)

@@ -91,15 +91,15 @@ func (s *Store) Summary(ctx context.Context, mailbox uint64, withUIDs bool) (*Ma
 // allocating; kws is the encoded keyword list (count then strings), empty
 // when there are none.
 func peekMessage(b []byte) (size int64, flags uint8, kws []byte, err error) {
-	if len(b) < 1 || b[0] != recordVersion {
+	if len(b) < 1 || b[0] != messageVersion {
 		return 0, 0, nil, fmt.Errorf("message record: %w", errCorrupt)
 	}
 	p := b[1:]
-	n, k := binary.Uvarint(p) // file id length
-	if k <= 0 || n > uint64(len(p)-k) {
+	_, k := binary.Uvarint(p) // file number
+	if k <= 0 {
 		return 0, 0, nil, fmt.Errorf("message record: %w", errCorrupt)
 	}
-	p = p[k+int(n):]
+	p = p[k:]
 	size, k = binary.Varint(p)
 	if k <= 0 {
 		return 0, 0, nil, fmt.Errorf("message record: %w", errCorrupt)
@@ -136,26 +136,24 @@ func decodeKeywords(b []byte) []string {
 // open while it runs.
 func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32, withCache bool, fn func(m *Message, cache []byte) error) error {
 	return s.view(ctx, func(x *tx) error {
-		msgs := x.table(tMessages)
-		cacheT := x.table(tMsgCache)
-		key := make([]byte, 12)
-		binary.BigEndian.PutUint64(key, mailbox)
 		for _, uid := range uids {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			binary.BigEndian.PutUint32(key[8:], uid)
-			b := msgs.Get(key)
-			if b == nil {
+			m, err := x.message(mailbox, uid)
+			if err != nil {
+				return err
+			}
+			if m == nil {
 				continue
 			}
-			m, err := decodeMessage(uid, b)
+			f, err := x.resolve(m)
 			if err != nil {
-				return fmt.Errorf("mailbox %d message %d: %w", mailbox, uid, err)
+				return fmt.Errorf("mailbox %d: %w", mailbox, err)
 			}
 			var c []byte
 			if withCache {
-				if c = cacheT.Get([]byte(m.Blob)); c == nil {
+				if c = f.cache; c == nil {
 					return fmt.Errorf("mailbox %d message %d: no cache for message file %s", mailbox, uid, m.Blob)
 				}
 			}

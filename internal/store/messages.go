@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -13,13 +14,34 @@ func beU32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 
 func messageKey(mbox uint64, uid uint32) []byte { return u32key(u64key(nil, mbox), uid) }
 
-// message reads message uid of mailbox mbox; nil, nil when it is not there.
+// message reads message uid of mailbox mbox; nil, nil when it is not
+// there. Its Blob is not filled in: see resolve.
 func (x *tx) message(mbox uint64, uid uint32) (*Message, error) {
 	b := x.table(tMessages).Get(messageKey(mbox, uid))
 	if b == nil {
 		return nil, nil
 	}
-	return decodeMessage(uid, b)
+	m, err := decodeMessage(uid, b)
+	if err == nil && m.file == 0 {
+		err = fmt.Errorf("message record of format 1 (the store has not been upgraded): %w", errCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d message %d: %w", mbox, uid, err)
+	}
+	return m, nil
+}
+
+// resolve fills in m.Blob from its file's record, which it returns.
+func (x *tx) resolve(m *Message) (*fileRec, error) {
+	f, err := x.file(m.file)
+	if err == nil && f == nil {
+		err = fmt.Errorf("message file %d has no record: %w", m.file, errCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message %d: %w", m.UID, err)
+	}
+	m.Blob = f.id()
+	return f, nil
 }
 
 // mailboxOwner reads a mailbox by id and the account it belongs to.
@@ -41,6 +63,8 @@ type Incoming struct {
 	Blob  string // the file's id
 	Size  int64
 	Cache []byte // the parsed-message cache (package message), stored once per file
+
+	file uint64 // the file's number, when it is already referenced (Copy)
 }
 
 // addMessage adds a message to m (quota checked), updating the counts of
@@ -62,12 +86,13 @@ func (x *tx) addMessage(a *Account, m *Mailbox, in *Incoming, date time.Time, fl
 	uid := m.UIDNext
 	m.UIDNext++
 	m.HighestModSeq++
-	msg := &Message{UID: uid, Blob: in.Blob, Size: in.Size, InternalDate: date.Truncate(time.Second), ModSeq: m.HighestModSeq, Flags: flags}
-	msg.Flags.System &^= FlagRecent
-	if err := x.table(tMessages).Put(messageKey(m.ID, uid), msg.encode()); err != nil {
+	file, err := x.addRef(in)
+	if err != nil {
 		return 0, err
 	}
-	if err := x.addRef(in); err != nil {
+	msg := &Message{UID: uid, Blob: in.Blob, Size: in.Size, InternalDate: date.Truncate(time.Second), ModSeq: m.HighestModSeq, Flags: flags, file: file}
+	msg.Flags.System &^= FlagRecent
+	if err := x.table(tMessages).Put(messageKey(m.ID, uid), msg.encode()); err != nil {
 		return 0, err
 	}
 	m.Messages++
@@ -79,60 +104,6 @@ func (x *tx) addMessage(a *Account, m *Mailbox, in *Incoming, date time.Time, fl
 	a.UsedMessages++
 	x.emit(Event{Mailbox: m.ID, Kind: EventAppend, UIDs: []uint32{uid}, ModSeq: m.HighestModSeq})
 	return uid, nil
-}
-
-// addRef counts one more message referencing in's file, storing its cache
-// with the first reference.
-func (x *tx) addRef(in *Incoming) error {
-	refs := x.table(tBlobRefs)
-	key := []byte(in.Blob)
-	var n uint64
-	if b := refs.Get(key); b != nil {
-		n, _ = binary.Uvarint(b)
-	}
-	if n == 0 && in.Cache != nil {
-		if err := x.table(tMsgCache).Put(key, in.Cache); err != nil {
-			return err
-		}
-	}
-	return refs.Put(key, binary.AppendUvarint(nil, n+1))
-}
-
-// dropRef counts one message fewer referencing a file; with none left its
-// cache goes, and the reference record keeps the time of the last drop:
-// the sweep leaves the file alone for its grace period from then (a POP3
-// session still listing it, a restore of a backup taken before the
-// expunge).
-func (x *tx) dropRef(blob string) error {
-	refs := x.table(tBlobRefs)
-	key := []byte(blob)
-	var n uint64
-	if b := refs.Get(key); b != nil {
-		n, _ = binary.Uvarint(b)
-	}
-	if n <= 1 {
-		if err := x.table(tMsgCache).Delete(key); err != nil {
-			return err
-		}
-		v := binary.AppendUvarint(nil, 0)
-		return refs.Put(key, binary.AppendVarint(v, x.s.now().Unix()))
-	}
-	return refs.Put(key, binary.AppendUvarint(nil, n-1))
-}
-
-// refState reads a reference record: the count, and for a count of 0 when
-// the last reference went.
-func refState(b []byte) (n uint64, dropped time.Time) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return 0, time.Time{}
-	}
-	if n == 0 {
-		if t, j := binary.Varint(b[k:]); j > 0 {
-			dropped = time.Unix(t, 0)
-		}
-	}
-	return n, dropped
 }
 
 // expunge removes the given UIDs (those present) from m and returns them.
@@ -150,7 +121,7 @@ func (x *tx) expunge(a *Account, m *Mailbox, uids []uint32) ([]uint32, error) {
 		if err := msgs.Delete(messageKey(m.ID, uid)); err != nil {
 			return nil, err
 		}
-		if err := x.dropRef(msg.Blob); err != nil {
+		if err := x.dropRef(msg.file); err != nil {
 			return nil, err
 		}
 		m.Messages--
@@ -289,9 +260,12 @@ func (s *Store) Messages(ctx context.Context, mailbox uint64) (*Snapshot, error)
 			if !bytes.HasPrefix(k, prefix) {
 				return false, nil
 			}
-			msg, err := decodeMessage(beU32(k[8:]), v)
+			msg, err := x.message(mailbox, beU32(k[8:]))
+			if err == nil {
+				_, err = x.resolve(msg)
+			}
 			if err != nil {
-				return false, fmt.Errorf("mailbox %d message %d: %w", mailbox, beU32(k[8:]), err)
+				return false, err
 			}
 			snap.Messages = append(snap.Messages, *msg)
 			return true, nil
@@ -310,79 +284,124 @@ func (s *Store) GetMessages(ctx context.Context, mailbox uint64, uids []uint32) 
 			if err != nil {
 				return err
 			}
-			if m != nil {
-				out = append(out, *m)
+			if m == nil {
+				continue
 			}
+			if _, err := x.resolve(m); err != nil {
+				return err
+			}
+			out = append(out, *m)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// Cache returns the parsed-message cache of a message file.
-func (s *Store) Cache(ctx context.Context, blob string) ([]byte, error) {
-	var c []byte
-	err := s.view(ctx, func(x *tx) error {
-		if v := x.table(tMsgCache).Get([]byte(blob)); v != nil {
-			c = bytes.Clone(v)
-		}
-		return nil
-	})
-	if err == nil && c == nil {
-		err = fmt.Errorf("no cache for message file %s", blob)
-	}
-	return c, err
-}
-
 // Referenced reports whether the sweep must keep a file: a message
 // references it, or the last one stopped referencing it less than grace
-// ago.
+// ago. It reads every file record (see FilesToKeep).
 func (s *Store) Referenced(ctx context.Context, blob string, grace time.Duration) (bool, error) {
+	h, err := hashOf(blob)
+	if err != nil {
+		return false, err
+	}
 	var ok bool
-	err := s.view(ctx, func(x *tx) error {
-		b := x.table(tBlobRefs).Get([]byte(blob))
-		if b == nil {
-			return nil
-		}
-		n, dropped := refState(b)
-		ok = n > 0 || s.now().Sub(dropped) < grace
-		return nil
+	err = s.view(ctx, func(x *tx) error {
+		return x.forEachFile(ctx, func(_ uint64, f *fileRec) (bool, error) {
+			ok = f.hash == h && s.keep(f, grace)
+			return !ok, nil
+		})
 	})
 	return ok, err
 }
 
-// PruneDropped forgets the reference records of files no message has
-// referenced for longer than grace (their files are the sweep's).
-func (s *Store) PruneDropped(ctx context.Context, grace time.Duration) (int, error) {
-	var stale [][]byte
+// FilesToKeep returns what the sweep must keep: the files a message
+// references or referenced less than grace ago. It reads every file record
+// once, in one read transaction, and keeps 8 octets of each SHA-256 (8 MB
+// for a million files): a file that shares them with one to keep is kept
+// too, which costs only its space. A file referenced after this returns was
+// stored again first (blob.Store.Put refreshes its time), so the sweep's
+// grace period keeps it.
+func (s *Store) FilesToKeep(ctx context.Context, grace time.Duration) (func(id string) bool, error) {
+	var keep []uint64
 	err := s.view(ctx, func(x *tx) error {
-		return x.table(tBlobRefs).ForEach(nil, func(k, v []byte) (bool, error) {
-			if n, dropped := refState(v); n == 0 && s.now().Sub(dropped) >= grace {
-				stale = append(stale, bytes.Clone(k))
+		return x.forEachFile(ctx, func(_ uint64, f *fileRec) (bool, error) {
+			if s.keep(f, grace) {
+				keep = append(keep, binary.BigEndian.Uint64(f.hash[:8]))
 			}
 			return true, nil
 		})
 	})
-	if err != nil || len(stale) == 0 {
-		return 0, err
+	if err != nil {
+		return nil, err
 	}
-	pruned := 0
-	err = s.update(ctx, func(x *tx) error {
-		pruned = 0
-		refs := x.table(tBlobRefs)
-		for _, k := range stale {
-			if b := refs.Get(k); b != nil {
-				if n, dropped := refState(b); n == 0 && s.now().Sub(dropped) >= grace {
-					if err := refs.Delete(k); err != nil {
-						return err
-					}
-					pruned++
-				}
-			}
+	slices.Sort(keep)
+	return func(id string) bool {
+		h, err := hashOf(id)
+		if err != nil {
+			return true // not a message file: not the sweep's
 		}
-		return nil
-	})
-	return pruned, err
+		_, found := slices.BinarySearch(keep, binary.BigEndian.Uint64(h[:8]))
+		return found
+	}, nil
+}
+
+// pruneBatch is how many file records one transaction of PruneDropped
+// forgets.
+const pruneBatch = 10000
+
+// PruneDropped forgets the records of files no message has referenced for
+// longer than grace (their files are the sweep's), oldest drop first.
+func (s *Store) PruneDropped(ctx context.Context, grace time.Duration) (int, error) {
+	pruned := 0
+	for {
+		var stale [][]byte
+		err := s.view(ctx, func(x *tx) error {
+			limit := s.now().Add(-grace).Unix()
+			return x.table(tDropped).ForEach(nil, func(k, _ []byte) (bool, error) {
+				if len(k) != 16 {
+					return false, fmt.Errorf("dropped-file key %x: %w", k, errCorrupt)
+				}
+				if int64(binary.BigEndian.Uint64(k)) > limit || len(stale) == pruneBatch {
+					return false, nil
+				}
+				stale = append(stale, bytes.Clone(k))
+				return true, nil
+			})
+		})
+		if err != nil || len(stale) == 0 {
+			return pruned, err
+		}
+		n := 0
+		err = s.update(ctx, func(x *tx) error {
+			n = 0
+			for _, k := range stale {
+				if x.table(tDropped).Get(k) == nil {
+					continue // referenced again since
+				}
+				if err := x.table(tDropped).Delete(k); err != nil {
+					return err
+				}
+				num := binary.BigEndian.Uint64(k[8:])
+				f, err := x.file(num)
+				if err != nil {
+					return err
+				}
+				if f == nil || f.refs > 0 || s.keep(f, grace) {
+					continue
+				}
+				if err := x.table(tFiles).Delete(fileKey(num)); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return pruned, err
+		}
+		pruned += n
+	}
 }
 
 // StoreFlags changes the flags of the given messages and returns those
@@ -418,6 +437,9 @@ func (s *Store) StoreFlags(ctx context.Context, mailbox uint64, uids []uint32, o
 			m.HighestModSeq++
 			msg.Flags, msg.ModSeq = nf, m.HighestModSeq
 			if err := msgs.Put(messageKey(m.ID, uid), msg.encode()); err != nil {
+				return err
+			}
+			if _, err := x.resolve(msg); err != nil {
 				return err
 			}
 			changed = append(changed, *msg)
@@ -473,7 +495,6 @@ func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest st
 			dst = src
 		}
 		res.UIDValidity = dst.UIDValidity
-		cache := x.table(tMsgCache)
 		for _, uid := range uids {
 			msg, err := x.message(src.ID, uid)
 			if err != nil {
@@ -482,7 +503,7 @@ func (s *Store) Copy(ctx context.Context, mailbox uint64, uids []uint32, dest st
 			if msg == nil {
 				continue
 			}
-			in := &Incoming{Blob: msg.Blob, Size: msg.Size, Cache: bytes.Clone(cache.Get([]byte(msg.Blob)))}
+			in := &Incoming{Size: msg.Size, file: msg.file}
 			nu, err := x.addMessage(a, dst, in, msg.InternalDate, msg.Flags)
 			if err != nil {
 				return err

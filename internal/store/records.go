@@ -260,12 +260,19 @@ type Message struct {
 	InternalDate time.Time
 	ModSeq       uint64
 	Flags        Flags
+
+	file uint64 // the message file's number in the table (files.go)
 }
+
+// messageVersion is the message record's version. Version 1 named the
+// file by its id (length-prefixed hex); version 2 by its number, and the
+// id is in the file's record.
+const messageVersion = 2
 
 func (m *Message) encode() []byte {
 	var e enc
-	e.u8(recordVersion)
-	e.str(m.Blob)
+	e.u8(messageVersion)
+	e.uv(m.file)
 	e.iv(m.Size)
 	e.iv(m.InternalDate.Unix())
 	e.uv(m.ModSeq)
@@ -276,12 +283,22 @@ func (m *Message) encode() []byte {
 	return e.b
 }
 
+// decodeMessage decodes a message record without its file's id (resolve
+// fills it in). A version 1 record gives the id and no number (migrate.go).
 func decodeMessage(uid uint32, b []byte) (*Message, error) {
 	d := dec{b: b}
-	if v := d.u8(); v != recordVersion {
+	m := &Message{UID: uid}
+	switch v := d.u8(); v {
+	case messageVersion:
+		if m.file = d.uv(); m.file == 0 {
+			d.fail()
+		}
+	case 1:
+		m.Blob = d.str()
+	default:
 		return nil, fmt.Errorf("message record version %d: %w", v, errCorrupt)
 	}
-	m := &Message{UID: uid, Blob: d.str(), Size: d.iv()}
+	m.Size = d.iv()
 	secs := d.iv()
 	m.ModSeq = d.uv()
 	m.Flags.System = d.u8()

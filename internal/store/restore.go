@@ -69,17 +69,11 @@ func (s *Store) RenewUIDValidity(ctx context.Context) (int, error) {
 // are.
 func (s *Store) MissingFiles(ctx context.Context, blobs *blob.Store, limit int) (missing []string, count int, err error) {
 	err = s.view(ctx, func(x *tx) error {
-		return x.table(tBlobRefs).ForEach(nil, func(k, v []byte) (bool, error) {
-			if err := ctx.Err(); err != nil {
-				return false, err
-			}
-			if n, _ := refState(v); n == 0 {
+		return x.forEachFile(ctx, func(_ uint64, f *fileRec) (bool, error) {
+			if f.refs == 0 {
 				return true, nil
 			}
-			id, err := blob.ParseID(string(k))
-			if err != nil {
-				return false, fmt.Errorf("message file reference %q: %w", k, err)
-			}
+			id := blob.ID(f.id())
 			if _, _, err := blobs.Stat(id); err != nil {
 				count++
 				if limit == 0 || len(missing) < limit {

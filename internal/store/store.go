@@ -11,11 +11,11 @@
 //	a account id                → lower(name)
 //	M account id ‖ name         → Mailbox
 //	m mailbox id                → account id ‖ name
-//	U mailbox id ‖ UID          → Message
-//	C blob id                   → parsed-message cache (package message)
-//	R blob id                   → number of messages referencing the file
+//	U mailbox id ‖ UID          → Message (its file by number)
+//	F file number               → SHA-256, references, parsed-message cache
+//	D drop time ‖ file number   → "" (files no message references)
 //	S account id ‖ name         → "" (a subscription)
-//	X counter name              → value
+//	X counter name              → value ("format": the store's format)
 //
 // One table means one table file to commit per transaction (a delivery,
 // a flag change), whatever it touches. Ids and UIDs are big-endian in
@@ -51,8 +51,8 @@ const (
 	tMailboxes     = 'M'
 	tMailboxIDs    = 'm'
 	tMessages      = 'U'
-	tMsgCache      = 'C'
-	tBlobRefs      = 'R'
+	tFiles         = 'F'
+	tDropped       = 'D'
 	tSubscriptions = 'S'
 	tMeta          = 'X'
 )
@@ -108,7 +108,11 @@ func Open(ctx context.Context, env *msdb.Env, blobs *blob.Store, opts Options) (
 	if opts.HashCost == 0 {
 		opts.HashCost = 10
 	}
-	return &Store{env: env, blobs: blobs, opts: opts, log: lg, hub: newHub(), now: time.Now, creds: newCredCache(opts.AuthCacheTTL)}, nil
+	s := &Store{env: env, blobs: blobs, opts: opts, log: lg, hub: newHub(), now: time.Now, creds: newCredCache(opts.AuthCacheTTL)}
+	if err := s.upgrade(ctx); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
 }
 
 // Env is the store's database environment.
@@ -123,6 +127,9 @@ type tx struct {
 	s      *Store
 	mail   *msdb.Table
 	events *[]Event // published after commit
+	// newFiles are the file numbers given in this transaction, by the
+	// Incoming they were given for (files.go).
+	newFiles map[*Incoming]uint64
 }
 
 // emit queues an event for after the commit.

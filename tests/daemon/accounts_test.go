@@ -60,8 +60,8 @@ const (
 	spaceMailboxes     = 'M'
 	spaceMailboxIDs    = 'm'
 	spaceMessages      = 'U'
-	spaceMsgCache      = 'C'
-	spaceBlobRefs      = 'R'
+	spaceFiles         = 'F'
+	spaceDropped       = 'D'
 	spaceSubscriptions = 'S'
 )
 
@@ -208,7 +208,7 @@ func TestAccounts(t *testing.T) {
 		{spaceMessages, "messages (erin's copy of X)", 1}, {spaceSubscriptions, "subscriptions", 4},
 		// X referenced; Y's and Z's records stay with the time their last
 		// reference went, so that the sweep keeps the files for its grace.
-		{spaceBlobRefs, "message file references (X live, Y and Z dropped)", 3}, {spaceMsgCache, "parsed-message caches (X)", 1},
+		{spaceFiles, "message files (X live, Y and Z dropped)", 3}, {spaceDropped, "dropped message files (Y and Z)", 2},
 	} {
 		if recs[c.space] != c.want {
 			t.Errorf("%s table, %s (%q keys): %d records, want %d", mailTable, c.what, c.space, recs[c.space], c.want)
