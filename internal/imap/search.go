@@ -24,15 +24,16 @@ import (
 //
 // Messages are read in batches, each in one read transaction: records for
 // flags, dates and sizes, the parsed-message cache when a header key or a
-// SENT* key needs it. Keys are tried cheapest first. The header keys
-// (HEADER, FROM, TO, CC, BCC, SUBJECT) read the top-level header from the
+// SENT* key needs it. Keys are tried cheapest first. FROM, TO, CC, BCC and
+// SUBJECT match the envelope, from the cache (RFC 3501 defines them on the
+// envelope structure's fields). HEADER reads the top-level header from the
 // message file, one read of the range the cache gives (the cache holds its
 // length, not its octets); BODY and TEXT also read the text parts (decoded
 // from their transfer encoding and, for the common charsets, to UTF-8).
 // Either opens the file only for messages that passed the cheaper keys, at
 // most once per message. Strings match case-insensitively, against the raw
-// header value and against its RFC 2047 decoding. A message whose file
-// cannot be read matches no key that needs it; the error is logged.
+// value and against its RFC 2047 decoding. A message whose file cannot be
+// read matches no key that needs it; the error is logged.
 
 const searchBatch = 2000
 
@@ -62,11 +63,16 @@ type searcher struct {
 }
 
 // searchNeeds reports whether the criteria need the parsed-message cache
-// and whether they need the message file (BODY, TEXT, and the header keys,
-// whose header is read from the file).
+// and whether they need the message file (BODY, TEXT, and HEADER of a
+// field that is not in the envelope: its header is read from the file).
 func searchNeeds(c *goimap.SearchCriteria) (cache, file bool) {
 	cache = len(c.Header) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
-	file = len(c.Body) > 0 || len(c.Text) > 0 || len(c.Header) > 0
+	file = len(c.Body) > 0 || len(c.Text) > 0
+	for _, h := range c.Header {
+		if _, env := envelopeText(&message.Envelope{}, h.Key); !env {
+			file = true
+		}
+	}
 	for i := range c.Not {
 		cc, ff := searchNeeds(&c.Not[i])
 		cache, file = cache || cc, file || ff
@@ -290,11 +296,17 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 	if c.Smaller > 0 && x.size >= c.Smaller {
 		return false
 	}
-	if len(c.Header) > 0 && !s.loadHeader(x) {
-		return false
-	}
 	for _, h := range c.Header {
-		if !headerMatch(x.c, h.Key, h.Value) {
+		if x.c == nil {
+			return false
+		}
+		if vals, ok := envelopeText(&x.c.Envelope, h.Key); ok {
+			if !textMatch(vals, h.Value) {
+				return false
+			}
+			continue
+		}
+		if !s.loadHeader(x) || !textMatch(x.c.Header(h.Key), h.Value) {
 			return false
 		}
 	}
@@ -341,11 +353,49 @@ func decodeWords(s string) string {
 	return s
 }
 
-// headerMatch is SEARCH HEADER (and FROM, TO, CC, BCC, SUBJECT): some
-// field of that name contains value; an empty value matches any message
-// with the field. c.RawHeader must be loaded (searcher.loadHeader).
-func headerMatch(c *message.Cache, name, value string) bool {
-	vals := c.Header(name)
+// envelopeText is what SEARCH FROM, TO, CC, BCC and SUBJECT match: "the
+// envelope structure's" field (RFC 3501 6.4.4, RFC 9051 6.4.4), which the
+// cache holds, so these keys open no file. An address is matched as
+// `name <mailbox@host>` (a group by its name). ok is false for any other
+// header name: SEARCH HEADER reads the header from the file. (go-imap
+// gives SEARCH FROM x and SEARCH HEADER FROM x alike.)
+func envelopeText(e *message.Envelope, name string) (vals []string, ok bool) {
+	var l []message.Address
+	switch strings.ToLower(name) {
+	case "subject":
+		if e.Subject.Valid {
+			vals = []string{e.Subject.Value}
+		}
+		return vals, true
+	case "from":
+		l = e.From
+	case "to":
+		l = e.To
+	case "cc":
+		l = e.Cc
+	case "bcc":
+		l = e.Bcc
+	default:
+		return nil, false
+	}
+	for _, a := range l {
+		switch {
+		case a.IsGroupEnd():
+		case a.IsGroupStart():
+			vals = append(vals, a.Mailbox.Value)
+		case a.Name.Valid:
+			vals = append(vals, a.Name.Value+" <"+a.Mailbox.Value+"@"+a.Host.Value+">")
+		default:
+			vals = append(vals, a.Mailbox.Value+"@"+a.Host.Value)
+		}
+	}
+	return vals, true
+}
+
+// textMatch is SEARCH's match of a header field: some value contains
+// needle, as it is or RFC 2047-decoded, case-insensitively; an empty
+// needle matches when there is a value (the field is present).
+func textMatch(vals []string, value string) bool {
 	if len(vals) == 0 {
 		return false
 	}

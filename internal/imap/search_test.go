@@ -73,17 +73,21 @@ func TestSearch(t *testing.T) {
 	for _, c := range cases {
 		checkSearch(t, r, c.q, c.want)
 	}
-	// Message files: flags, sizes and dates (SENT* included) open none;
-	// the header keys read each message's header from its file, opened
-	// once per message also when BODY needs it too.
+	// Message files: flags, sizes, dates (SENT* included) and the
+	// envelope keys (FROM, TO, CC, BCC, SUBJECT) open none; HEADER reads
+	// each message's header from its file, and BODY its text, opened once
+	// per message when both need it, and only for messages that passed
+	// the cheaper keys.
 	for _, c := range []struct {
 		q     string
 		files int64
 	}{
 		{"FLAGGED LARGER 10 SINCE 1-Jan-2021 SENTSINCE 1-Jan-2021", 0},
-		{"FROM alice BODY noon", 4},
-		{"OR FROM alice SUBJECT report", 4},
-		{"FLAGGED SUBJECT gr", 1},
+		{"OR FROM alice SUBJECT report", 0},
+		{"FLAGGED SUBJECT gr TO alice CC x BCC y", 0},
+		{"FROM alice BODY noon", 1},
+		{`HEADER X-Priority "" BODY café`, 4},
+		{`FLAGGED HEADER X-Priority ""`, 1},
 		{"BODY noon", 4},
 	} {
 		opened := e.srv.filesOpened.Load()
@@ -160,10 +164,10 @@ func TestSearchMissingFile(t *testing.T) {
 	r := e.rawLogin("alice", "secret")
 	r.ok("EXAMINE INBOX")
 	for _, c := range []struct{ q, want string }{
-		{"FROM sender", "1 3"},
-		{"SUBJECT subject", "1 3"},
+		{"FROM sender", "1 2 3"}, // the envelope: no file needed
+		{"SUBJECT subject", "1 2 3"},
 		{`HEADER Message-ID ""`, "1 3"},
-		{"NOT FROM sender", "2"}, // unreadable: does not match FROM
+		{`NOT HEADER Message-ID ""`, "2"}, // unreadable: does not match HEADER
 		{"BODY message", "1 3"},
 		{"TEXT sender", "1 3"},
 		{"FROM sender BODY message", "1 3"},

@@ -131,8 +131,9 @@ func decodeKeywords(b []byte) []string {
 // ReadMessages calls fn, inside one read transaction, for each message of
 // mailbox whose UID is in uids (in the order given; UIDs that do not exist
 // are skipped). With withCache, cache is the message's parsed-message cache
-// (package message); it and m are valid only during the call: copy what you
-// keep. fn must not block on anything slow (a client): the transaction stays
+// (package message) and m.Blob its file's id; without, both are empty (the
+// file's record is not read). cache and m are valid only during the call:
+// copy what you keep. fn must not block on anything slow (a client): the transaction stays
 // open while it runs.
 func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32, withCache bool, fn func(m *Message, cache []byte) error) error {
 	return s.view(ctx, func(x *tx) error {
@@ -147,12 +148,12 @@ func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32,
 			if m == nil {
 				continue
 			}
-			f, err := x.resolve(m)
-			if err != nil {
-				return fmt.Errorf("mailbox %d: %w", mailbox, err)
-			}
 			var c []byte
 			if withCache {
+				f, err := x.resolve(m)
+				if err != nil {
+					return fmt.Errorf("mailbox %d: %w", mailbox, err)
+				}
 				if c = f.cache; c == nil {
 					return fmt.Errorf("mailbox %d message %d: no cache for message file %s", mailbox, uid, m.Blob)
 				}
