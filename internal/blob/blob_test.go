@@ -11,8 +11,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,7 +111,7 @@ func TestRoundTrip(t *testing.T) {
 			if want := hexSum(data); id != want || size != int64(n) {
 				t.Fatalf("Put = %s, %d; want %s, %d", id, size, want, n)
 			}
-			want := filepath.Join(s.Root(), string(id[:2]), string(id[2:4]), string(id))
+			want := filepath.Join(s.Root(), string(id[:2]), string(id))
 			if p := s.Path(id); p != want {
 				t.Fatalf("Path = %s, want %s", p, want)
 			}
@@ -165,7 +167,6 @@ func TestPermissions(t *testing.T) {
 	}{
 		{s.Root(), 0o700},
 		{filepath.Join(s.Root(), tmpDirName), 0o700},
-		{filepath.Dir(filepath.Dir(p)), 0o700},
 		{filepath.Dir(p), 0o700},
 		{p, 0o600},
 	} {
@@ -291,63 +292,182 @@ func TestDamagedSameSizeReplaced(t *testing.T) {
 	}
 }
 
-// TestPutMakesDirectories: Put creates the directories of a file's path;
-// another Put into the same directories, with this store or a new one,
-// works as well (the directories are made durable once per process).
-func TestPutMakesDirectories(t *testing.T) {
+// dirEntries lists the directories under the root (tmp/ included), by
+// path relative to the root.
+func dirEntries(t testing.TB, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != root {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// noLegacy reports whether s has no first-level directory marked as
+// holding legacy directories.
+func noLegacy(s *Store) bool {
+	for i := range s.legacy {
+		if s.legacy[i].Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOpenMakesDirectories: Open creates the 256 first-level directories,
+// mode 0700, so that a Put creates no directory: after many Puts there is
+// not one more directory, and the root has not changed (no entry was added
+// to it, so there was nothing in it to sync). Nor do the Puts make the
+// store look like one with legacy directories.
+func TestOpenMakesDirectories(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	var ids []ID
-	for i := range 40 {
-		id, err := s.PutBytes(ctx, []byte(fmt.Sprintf("message %d", i)))
+	dirs := dirEntries(t, s.Root())
+	if len(dirs) != 257 {
+		t.Fatalf("a new store has %d directories, want 256 and tmp", len(dirs))
+	}
+	for i := range 256 {
+		d := filepath.Join(s.Root(), fmt.Sprintf("%02x", i))
+		fi, err := os.Lstat(d)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !fi.IsDir() || fi.Mode().Perm() != dirMode {
+			t.Errorf("%s: %v, want a directory of mode %v", d, fi.Mode(), os.FileMode(dirMode))
+		}
+	}
+	if !noLegacy(s) {
+		t.Error("a new store is taken for one with legacy directories")
+	}
+	age(t, s.Root(), time.Hour) // so that any change to the root shows
+	rootBefore, err := os.Stat(s.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for i := range 600 {
+		data := []byte(fmt.Sprintf("message %d", i))
+		var id ID
+		var err error
+		if i%2 == 0 {
+			id, _, err = s.Put(ctx, bytes.NewReader(data), 0)
+		} else {
+			id, err = s.PutBytes(ctx, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := s.Path(id); p != filepath.Join(s.Root(), string(id[:2]), string(id)) {
+			t.Fatalf("Path = %s", p)
+		}
 		ids = append(ids, id)
 	}
-	// Foreign names at the first level are left alone.
+	if got := dirEntries(t, s.Root()); fmt.Sprint(got) != fmt.Sprint(dirs) {
+		t.Errorf("Puts changed the directories: %d, want the %d Open made", len(got), len(dirs))
+	}
+	if rootAfter, err := os.Stat(s.Root()); err != nil || !rootAfter.ModTime().Equal(rootBefore.ModTime()) {
+		t.Errorf("Puts changed the root (mtime %v, was %v; %v)", rootAfter.ModTime(), rootBefore.ModTime(), err)
+	}
+	if f := files(t, s); len(f) != 600 {
+		t.Errorf("store holds %d files, want 600", len(f))
+	}
+
+	// Reopening creates nothing, finds no legacy directory (a foreign
+	// directory in a first-level one is not one), and the files are there.
 	if err := os.Mkdir(filepath.Join(s.Root(), "zz"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(s.Root(), "ff"), nil, 0o600); err != nil {
+	if err := os.Mkdir(filepath.Join(s.Root(), "00", "not-hex"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	s2, err := Open(s.Root(), WithLogger(s.log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Open found the directories and made them durable.
-	for _, id := range ids {
-		if i := hexValue(string(id[:4])); !s2.dirs.has2(i) || !s2.dirs.has1(i>>8) {
-			t.Errorf("%s: directory not known durable after Open", s2.Path(id))
-		}
-	}
-	if s2.dirs.has1(0xff) {
-		t.Error("a file named ff is taken for a directory")
-	}
-	os.Remove(filepath.Join(s.Root(), "ff"))
-	for i := range 40 {
-		if _, err := s2.PutBytes(ctx, []byte(fmt.Sprintf("message %d", i))); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s2.PutBytes(ctx, []byte(fmt.Sprintf("other message %d", i))); err != nil {
-			t.Fatal(err)
-		}
+	if !noLegacy(s2) {
+		t.Error("a store with foreign directories is taken for one with legacy directories")
 	}
 	for _, id := range ids {
 		if err := s2.Check(ctx, id); err != nil {
 			t.Error(err)
 		}
-		fi, err := os.Stat(filepath.Dir(s2.Path(id)))
-		if err != nil {
+	}
+
+	// A first-level directory removed while closed is made again by Open.
+	ff := filepath.Join(s.Root(), "ff")
+	if err := os.RemoveAll(ff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(s.Root(), WithLogger(s.log)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(ff); err != nil || !fi.IsDir() || fi.Mode().Perm() != dirMode {
+		t.Fatalf("ff after Open: %v, %v", fi, err)
+	}
+
+	// A file where a first-level directory goes: Open fails, naming it.
+	if err := os.Remove(ff); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ff, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(s.Root(), WithLogger(s.log)); err == nil || !strings.Contains(err.Error(), ff) {
+		t.Errorf("Open with a file named ff: %v, want an error naming it", err)
+	}
+}
+
+// TestMissingDirAtPut: a first-level directory removed while the store is
+// open is made again by the Put that needs it.
+func TestMissingDirAtPut(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for i, how := range []string{"Put", "PutBytes"} {
+		data := []byte(fmt.Sprintf("after its directory went, %d", i))
+		id := hexSum(data)
+		dir := filepath.Join(s.Root(), string(id[:2]))
+		if err := os.RemoveAll(dir); err != nil {
 			t.Fatal(err)
 		}
-		if fi.Mode().Perm() != dirMode {
-			t.Errorf("%s: mode %v, want %v", filepath.Dir(s2.Path(id)), fi.Mode().Perm(), os.FileMode(dirMode))
+		var got ID
+		var err error
+		if how == "Put" {
+			got, _, err = s.Put(ctx, bytes.NewReader(data), 0)
+		} else {
+			got, err = s.PutBytes(ctx, data)
+		}
+		if err != nil || got != id {
+			t.Fatalf("%s = %s, %v; want %s", how, got, err, id)
+		}
+		if err := s.Check(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if s.Path(id) != filepath.Join(dir, string(id)) {
+			t.Errorf("%s: Path = %s", how, s.Path(id))
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != dirMode {
+			t.Errorf("%s: %s made again as %v, %v", how, dir, fi.Mode(), err)
 		}
 	}
-	if f := files(t, s2); len(f) != 80 {
-		t.Errorf("store holds %d files, want 80", len(f))
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp holds %v", e)
+	}
+	// With tmp/ gone instead, Put fails cleanly, and does not make it.
+	if err := os.RemoveAll(filepath.Join(s.Root(), tmpDirName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutBytes(ctx, []byte("no tmp")); err == nil {
+		t.Error("PutBytes without tmp/ succeeded")
 	}
 }
 
@@ -573,15 +693,18 @@ func TestSweep(t *testing.T) {
 	// Foreign entries, all old: none may be removed.
 	anID := string(hexSum([]byte("foreign")))
 	d := filepath.Dir(s.Path(oldUnref))
+	if anID[:2] == string(oldUnref[:2]) {
+		t.Fatal("test IDs in the same directory")
+	}
 	foreign := []string{
 		filepath.Join(s.Root(), "README"),
 		filepath.Join(s.Root(), "zz", "file"),
 		filepath.Join(s.Root(), "ABCD"),
 		filepath.Join(d, "notes.txt"),
-		filepath.Join(d, anID),                                       // ID not matching its directories
-		filepath.Join(d, string(oldUnref)+".bak"),                    // not an ID
-		filepath.Join(d, strings.ToUpper(string(oldUnref))),          // not lower case
-		filepath.Join(s.Root(), anID[:2], anID[2:4], anID, "inside"), // a directory named by an ID
+		filepath.Join(d, anID),                              // ID not matching its directory
+		filepath.Join(d, string(oldUnref)+".bak"),           // not an ID
+		filepath.Join(d, strings.ToUpper(string(oldUnref))), // not lower case
+		filepath.Join(s.Root(), anID[:2], anID, "inside"),   // a directory named by an ID
 	}
 	for _, p := range foreign {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -594,7 +717,7 @@ func TestSweep(t *testing.T) {
 	}
 	// A symlink at a message file's path.
 	target := filepath.Join(s.Root(), "README")
-	link := filepath.Join(s.Root(), "ab", "cd", "abcd"+strings.Repeat("0", IDLen-4))
+	link := filepath.Join(s.Root(), "ab", "abcd"+strings.Repeat("0", IDLen-4))
 	if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -882,5 +1005,323 @@ func TestParseID(t *testing.T) {
 		if _, err := ParseID(bad); !errors.Is(err, ErrInvalidID) {
 			t.Errorf("ParseID(%q) = %v, want ErrInvalidID", bad, err)
 		}
+	}
+}
+
+// legacyStore builds, in a new directory, a store as earlier versions
+// wrote it: each content at <root>/<id[0:2]>/<id[2:4]>/<id>, with only the
+// directories those need, and a tmp/. It returns the root and the IDs.
+func legacyStore(t *testing.T, contents [][]byte) (string, []ID) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "mail")
+	if err := os.MkdirAll(filepath.Join(root, tmpDirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for _, c := range contents {
+		id := hexSum(c)
+		p := filepath.Join(root, string(id[:2]), string(id[2:4]), string(id))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, c, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return root, ids
+}
+
+func legacyPathOf(root string, id ID) string {
+	return filepath.Join(root, string(id[:2]), string(id[2:4]), string(id))
+}
+
+// TestLegacyLayout: a store written by an earlier version, with its files
+// two levels down, works as it is: reads find its files, storing their
+// content again finds them, new content goes to the one-level path, and
+// the sweep sees files in both layouts.
+func TestLegacyLayout(t *testing.T) {
+	ctx := context.Background()
+	var contents [][]byte
+	for i := range 20 {
+		contents = append(contents, []byte(fmt.Sprintf("legacy message %d\r\n%s", i, strings.Repeat("x", i*1000))))
+	}
+	root, ids := legacyStore(t, contents)
+	prefixes := map[string]bool{}
+	for _, id := range ids {
+		prefixes[string(id[:2])] = true
+	}
+	s, err := Open(root, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 256 {
+		name := fmt.Sprintf("%02x", i)
+		if got := s.hasLegacy(ID(name + strings.Repeat("0", IDLen-2))); got != prefixes[name] {
+			t.Errorf("first-level directory %s: legacy %v, want %v", name, got, prefixes[name])
+		}
+	}
+
+	// Reading.
+	for i, id := range ids {
+		lp := legacyPathOf(root, id)
+		if p := s.Path(id); p != lp {
+			t.Errorf("Path = %s, want %s", p, lp)
+		}
+		f, err := s.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, contents[i]) {
+			t.Errorf("Open %s: read %d bytes, %v", id, len(got), err)
+		}
+		if size, _, err := s.Stat(id); err != nil || size != int64(len(contents[i])) {
+			t.Errorf("Stat %s = %d, %v", id, size, err)
+		}
+		r, err := s.Section(id, 3, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err = io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, contents[i][3:13]) {
+			t.Errorf("Section %s: %q, %v", id, got, err)
+		}
+		if err := s.Check(ctx, id); err != nil {
+			t.Error(err)
+		}
+	}
+	// Damage is reported naming the legacy file.
+	if err := os.WriteFile(legacyPathOf(root, ids[0]), []byte("bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx, ids[0]); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), legacyPathOf(root, ids[0])) {
+		t.Errorf("Check of a damaged legacy file: %v", err)
+	}
+	// A missing file is named by its (new) path.
+	missing := hexSum([]byte("never stored"))
+	if _, _, err := s.Stat(missing); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), s.path(missing)) {
+		t.Errorf("Stat of a missing file: %v", err)
+	}
+	if p := s.Path(missing); p != s.path(missing) {
+		t.Errorf("Path of a missing file = %s", p)
+	}
+
+	// Storing a legacy file's content again finds it: no new file, the
+	// same inode, its time refreshed.
+	before := files(t, s)
+	for i, put := range []func(data []byte) (ID, error){
+		func(data []byte) (ID, error) { id, _, err := s.Put(ctx, bytes.NewReader(data), 0); return id, err },
+		func(data []byte) (ID, error) { return s.PutBytes(ctx, data) },
+	} {
+		id := ids[1+i]
+		lp := legacyPathOf(root, id)
+		age(t, lp, 48*time.Hour)
+		fi1, err := os.Stat(lp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := put(contents[1+i])
+		if err != nil || got != id {
+			t.Fatalf("put %d = %s, %v; want %s", i, got, err, id)
+		}
+		fi2, err := os.Stat(lp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(fi1, fi2) || time.Since(fi2.ModTime()) > time.Hour {
+			t.Errorf("put %d: legacy file replaced or its time (%v) not refreshed", i, fi2.ModTime())
+		}
+		if _, err := os.Lstat(s.path(id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("put %d: a second copy at %s (%v)", i, s.path(id), err)
+		}
+	}
+	if after := files(t, s); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("storing legacy content again changed the files:\n%v\nwant\n%v", after, before)
+	}
+
+	// Storing the damaged legacy file's content writes it at its path and
+	// removes the damaged file.
+	if got, err := s.PutBytes(ctx, contents[0]); err != nil || got != ids[0] {
+		t.Fatalf("PutBytes over a damaged legacy file = %s, %v", got, err)
+	}
+	if _, err := os.Lstat(legacyPathOf(root, ids[0])); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("damaged legacy file left: %v", err)
+	}
+	if p := s.Path(ids[0]); p != s.path(ids[0]) {
+		t.Errorf("Path after replacing a damaged legacy file = %s", p)
+	}
+	if err := s.Check(ctx, ids[0]); err != nil {
+		t.Error(err)
+	}
+
+	// New content goes to its path, also in a directory holding legacy
+	// directories.
+	var newIDs []ID
+	var newSizes []int64
+	for i := 0; len(newIDs) < 3; i++ {
+		data := []byte(fmt.Sprintf("new message %d", i))
+		if !prefixes[string(hexSum(data)[:2])] {
+			continue
+		}
+		id, size, err := s.Put(ctx, bytes.NewReader(data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(s.path(id)); err != nil {
+			t.Fatalf("new file not at its path: %v", err)
+		}
+		newIDs = append(newIDs, id)
+		newSizes = append(newSizes, size)
+	}
+
+	// Walk sees both layouts, in ID order.
+	want := map[ID]bool{}
+	for _, id := range append(slices.Clone(ids), newIDs...) {
+		want[id] = true
+	}
+	var prev ID
+	seen := map[ID]bool{}
+	if err := s.Walk(ctx, func(id ID, _ int64, _ time.Time) error {
+		if id <= prev {
+			t.Errorf("Walk order: %s after %s", id, prev)
+		}
+		prev = id
+		seen[id] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(seen, want) {
+		t.Errorf("Walk saw %d files, want %d", len(seen), len(want))
+	}
+
+	// Foreign entries at both levels, all old: none may be removed.
+	l1 := filepath.Join(root, string(ids[3][:2]))  // a first-level directory holding legacy ones
+	l2 := filepath.Dir(legacyPathOf(root, ids[3])) // a legacy directory
+	other := string(hexSum([]byte("elsewhere")))   // an ID of another first-level directory
+	// Not an ID; an ID of l1 but of another legacy directory.
+	wrongCD := string(ids[3][:2]) + "zz" + string(ids[3][4:])
+	otherCD := string(ids[3][:2]) + "00" + string(ids[3][4:])
+	if string(ids[3][2:4]) == "00" || other[:2] == string(ids[3][:2]) {
+		t.Fatal("test IDs collide")
+	}
+	foreign := []string{
+		filepath.Join(l1, "notes.txt"),
+		filepath.Join(l1, other),        // a new-layout ID in the wrong directory
+		filepath.Join(l1, "zz", "file"), // a directory not named by hex digits (counted once)
+		filepath.Join(l2, "notes.txt"),
+		filepath.Join(l2, other),                           // an ID in the wrong directories
+		filepath.Join(l2, otherCD),                         // right first level, wrong second
+		filepath.Join(l2, wrongCD),                         // not an ID
+		filepath.Join(l2, strings.ToUpper(string(ids[3]))), // not lower case
+		filepath.Join(l2, "ee", "deeper"),                  // a third level (counted once)
+	}
+	for _, p := range foreign {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("not mine"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		age(t, p, 100*time.Hour)
+	}
+	// A file named like a legacy directory, where one would be.
+	hexFile := filepath.Join(l1, "ee")
+	if _, err := os.Lstat(hexFile); err == nil {
+		hexFile = filepath.Join(l1, "e0")
+	}
+	if err := os.WriteFile(hexFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	age(t, hexFile, 100*time.Hour)
+	foreign = append(foreign, hexFile)
+
+	// Sweep: of the legacy files, ids[3] and ids[4] are old, ids[3]
+	// unreferenced, ids[4] referenced; of the new ones, newIDs[0] is old
+	// and unreferenced. Everything else is young.
+	const grace = time.Hour
+	age(t, legacyPathOf(root, ids[3]), 2*grace)
+	age(t, legacyPathOf(root, ids[4]), 2*grace)
+	age(t, s.path(newIDs[0]), 2*grace)
+	refs := map[ID]bool{ids[4]: true}
+	st, err := s.Sweep(ctx, grace, func(id ID) (bool, error) { return refs[id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSt := SweepStats{Files: len(want), Young: len(want) - 3, Referenced: 1, Removed: 2,
+		RemovedBytes: int64(len(contents[3])) + newSizes[0], Foreign: len(foreign)}
+	if st != wantSt {
+		t.Errorf("stats = %+v, want %+v", st, wantSt)
+	}
+	if _, _, err := s.Stat(ids[3]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old unreferenced legacy file: %v, want it removed", err)
+	}
+	if _, _, err := s.Stat(newIDs[0]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old unreferenced new file: %v, want it removed", err)
+	}
+	if err := s.Check(ctx, ids[4]); err != nil {
+		t.Errorf("old referenced legacy file: %v", err)
+	}
+	if _, err := os.Stat(legacyPathOf(root, ids[4])); err != nil {
+		t.Errorf("old referenced legacy file: %v", err)
+	}
+	for _, p := range foreign {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("foreign %s: %v", p, err)
+		}
+	}
+	// The emptied legacy directories stay.
+	if _, err := os.Stat(l2); err != nil {
+		t.Error(err)
+	}
+
+	// Reopened, the store still finds its legacy files.
+	s2, err := Open(root, WithLogger(s.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids[5:] {
+		if err := s2.Check(ctx, id); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestLegacyFoundByWalk: a legacy directory that appears while the store
+// is open (Open did not see it) is not looked in by reads until a walk
+// (Sweep, Walk) finds it; then it is.
+func TestLegacyFoundByWalk(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := []byte("restored from an old backup")
+	id := hexSum(data)
+	lp := legacyPathOf(s.Root(), id)
+	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Stat(id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Stat before a walk = %v, want ErrNotFound (legacy directories are looked for at Open)", err)
+	}
+	n := 0
+	if err := s.Walk(ctx, func(got ID, _ int64, _ time.Time) error {
+		if got != id {
+			t.Errorf("Walk saw %s", got)
+		}
+		n++
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("Walk = %v after %d files, want 1", err, n)
+	}
+	if err := s.Check(ctx, id); err != nil {
+		t.Fatalf("Check after a walk: %v", err)
+	}
+	if p := s.Path(id); p != lp {
+		t.Errorf("Path = %s, want %s", p, lp)
 	}
 }

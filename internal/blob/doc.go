@@ -7,38 +7,74 @@
 // A Store lives in a root directory (<ms-path>/mail):
 //
 //	tmp/                      files being written; name "put-" + random digits
-//	ab/                       first two hex digits of the ID (256 at most)
-//	ab/cd/                    next two hex digits (256 at most per first level)
-//	ab/cd/abcd…(64 hex)       one message file, named by its ID
+//	ab/                       first two hex digits of the ID (all 256 exist)
+//	ab/abcd…(64 hex)          one message file, named by its ID
+//	ab/cd/abcd…(64 hex)       legacy: a message file written by an earlier version
 //
 // A message file's ID is the SHA-256 of its bytes, written as 64 lower-case
-// hexadecimal digits; the file is at <root>/<id[0:2]>/<id[2:4]>/<id> and
-// holds exactly those bytes, with no header or trailer. The same content
+// hexadecimal digits; the file is at <root>/<id[0:2]>/<id> and holds
+// exactly those bytes, with no header or trailer. The same content
 // delivered to many recipients is therefore stored once; the database
 // (package store) holds the references. Directories are created with mode
-// 0700 and files with mode 0600. Directories are never removed, so there
-// are at most 65,792 of them. Anything else under the root (a name that is
-// not two hex digits, a file not named by a 64-digit ID matching its
-// directories, anything that is not a regular file) is foreign: it is never
-// read, removed or reported as a message file.
+// 0700 and files with mode 0600. Open creates the 256 first-level
+// directories that are missing, so there are 257 directories (with tmp/),
+// whatever the number of messages: a file system with hashed directories
+// (ext4's dir_index, XFS, btrfs) handles hundreds of thousands of entries
+// in one directory well, and one level costs a Put neither a mkdir nor a
+// sync of a parent, nor the store the blocks of up to 65,536 small
+// directories.
+//
+// Earlier versions kept files two levels down, at the legacy path
+// <root>/<id[0:2]>/<id[2:4]>/<id>, in second-level directories created as
+// needed. Such a store keeps working as it is, with no migration: its files
+// stay where they are and new ones go to their paths. Open notes which
+// first-level directories hold legacy directories (named by two hex
+// digits; a Sweep or Walk that finds one later notes it too); only
+// for an ID in one of those does a lookup (reading, Stat, Check, Put
+// finding the content already stored, the sweep's removal) that finds
+// nothing at the ID's path look at its legacy path too, so a store without
+// legacy directories pays no second lookup. Sweep and Walk see files at
+// both paths. Legacy directories are never removed, even once empty; no
+// directory is.
+//
+// Anything else under the root (a name that is not two hex digits, a file
+// not named by a 64-digit ID matching its directories, anything that is not
+// a regular file, a directory in a legacy directory) is foreign: it is
+// never read, removed or reported as a message file. Open fails if a
+// first-level name is taken by something that is not a directory.
 //
 // # Writing
 //
 // Put streams a message to a temporary file in tmp/ (the same file system
-// as the final place), hashing it on the way, renames it to its final name
-// (creating the directories on the way), then fsyncs, all at once, the
-// file, its directory, and the parent of each directory it created. When
-// Put returns, the file is durable; a reader never sees a partial file,
+// as the final place), hashing it on the way, renames it to its final name,
+// then fsyncs, at the same time, the file and its directory. When Put
+// returns, the file is durable; a reader never sees a partial file,
 // because a file only appears under its final name once all its bytes are
-// written. A message file is never changed after it is in place. Storing
-// content that is already present writes nothing: Put re-hashes the
-// existing file, removes its temporary file and returns the existing ID.
-// The re-hash is what makes syncing after the rename safe: a power loss
-// while a Put syncs can leave the final name with bytes that never made
-// it to disk; no committed transaction references that file (Put had not
-// returned), and a later Put of the same content finds it damaged and
-// replaces it. Temporary files left by a crash are removed by Open once
-// they are older than an hour.
+// written. A message file is never changed after it is in place.
+//
+// That one round of two syncs is all, because the directory is already
+// durable: Open, after creating the missing first-level directories,
+// fsyncs the root once (also when it created none, since a process may
+// have died between creating some and syncing the root). That makes their
+// entries in the root durable. The directory's own inode and its "." and
+// ".." are written either with that (a journalling file system commits
+// the mkdir as one operation) or, at the latest, by the fsync of the
+// directory that the first Put into it does with its first file: a file
+// is not trusted before its Put returns, so an empty directory needs
+// nothing earlier. If a first-level directory is missing at
+// Put time all the same (removed while the store is open), Put makes it
+// again and fsyncs the root before renaming the file into it.
+//
+// Storing content that is already present writes nothing: Put re-hashes
+// the existing file (at its path or its legacy path), removes its
+// temporary file and returns the existing ID. The re-hash is what makes
+// syncing after the rename safe: a power loss while a Put syncs can leave
+// the final name with bytes that never made it to disk; no committed
+// transaction references that file (Put had not returned), and a later Put
+// of the same content finds it damaged and replaces it (a damaged file at
+// a legacy path is removed and the good copy written at the path).
+// Temporary files left by a crash are removed by Open once they are older
+// than an hour.
 //
 // # Sweeping and the grace period
 //
@@ -77,6 +113,8 @@
 //
 // Open returns the file for reading, Section a reader for a byte range
 // (IMAP partial fetches), Stat its size and time, and Check re-hashes a file
-// and reports damage. A missing file is ErrNotFound, which wraps
-// fs.ErrNotExist.
+// and reports damage. Each looks at the file's path, then at its legacy
+// path (see Layout). A missing file is ErrNotFound, which wraps
+// fs.ErrNotExist, and names the file's path; Path names where a file is,
+// or the path where it should be.
 package blob

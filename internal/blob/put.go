@@ -131,35 +131,44 @@ func (s *Store) install(ctx context.Context, id ID, size int64, t *tmpFile) erro
 }
 
 // refreshLocked reports whether id is stored, whole, and if so sets its
-// times to now. A file of another size, or whose bytes do not hash to id,
-// is damaged (a crash while a Put was making it durable leaves that, see
-// commitLocked): it is logged and reported absent, so that the caller's
-// good copy replaces it. The caller holds id's lock.
+// times to now. It looks where the readers look (see find): a file at the
+// legacy path of a store written by an earlier version counts, and is
+// refreshed there. A file of another size, or whose bytes do not hash to
+// id, is damaged (a crash while a Put was making it durable leaves that,
+// see commitLocked): it is logged and reported absent, so that the
+// caller's good copy replaces it; a damaged file at the legacy path is
+// removed, since the good copy goes to the path. The caller holds id's
+// lock.
 func (s *Store) refreshLocked(id ID, size int64) (present bool, err error) {
-	p := s.path(id)
-	fi, err := os.Lstat(p)
+	p, fi, err := s.find(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("blob: stat %s: %w", p, err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != size {
-		s.log.Warn("blob: replacing damaged message file", "path", p,
-			"mode", fi.Mode().String(), "size", fi.Size(), "want_size", size)
+	damaged := func(args ...any) (bool, error) {
+		s.log.Warn("blob: replacing damaged message file", append([]any{"path", p}, args...)...)
+		if p != s.path(id) && fi.Mode().IsRegular() {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("blob: removing damaged message file %s: %w", p, err)
+			}
+		}
 		return false, nil
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		return damaged("mode", fi.Mode().String(), "size", fi.Size(), "want_size", size)
 	}
 	if got, err := hashFile(p); err != nil {
 		return false, err
 	} else if got != id {
-		s.log.Warn("blob: replacing damaged message file", "path", p, "hash", string(got))
-		return false, nil
+		return damaged("hash", string(got))
 	}
 	now := time.Now()
 	if err := os.Chtimes(p, now, now); err != nil {
 		return false, fmt.Errorf("blob: refreshing the time of %s: %w", p, err)
 	}
-	s.log.Debug("blob: content already stored", "id", string(id), "size", size)
+	s.log.Debug("blob: content already stored", "id", string(id), "size", size, "path", p)
 	return true, nil
 }
 
@@ -184,47 +193,44 @@ func hashFile(p string) (ID, error) {
 type onlyReader struct{ io.Reader }
 
 // commitLocked renames t into place as id and makes it durable: the
-// file's bytes and inode, its name in its directory, and any directory
-// created on the way. On error nothing is left. The caller holds id's lock
-// (so a concurrent Put of the same content waits until the file is durable
-// before it may find it present).
+// file's bytes and inode, and its name in its directory. On error nothing
+// is left. The caller holds id's lock (so a concurrent Put of the same
+// content waits until the file is durable before it may find it present).
 //
-// The rename comes before the syncs, which then run at once: the file's
-// fsync, its directory's, and its parents' when a directory was created.
-// Every one is needed and none depends on another's order, because nothing
-// trusts the file before Put returns: the caller references it only after
-// that, and a file found in place by a later Put is checked against its ID
-// (refreshLocked). So a delivery waits for one round of syncs, not for the
-// file's and then its directory's. A crash before the syncs finish may
-// leave the name with incomplete bytes; no committed transaction references
-// such a file, a later Put of the same content replaces it, and the sweep
-// removes it after the grace period.
+// The file's directory exists and is durable: Open made it so. The rename
+// comes before the syncs, which then run at once: the file's fsync and
+// its directory's. Both are needed and neither depends on the other's
+// order, because nothing trusts the file before Put returns: the caller
+// references it only after that, and a file found in place by a later Put
+// is checked against its ID (refreshLocked). So a delivery waits for one
+// round of syncs, not for the file's and then its directory's. A crash
+// before the syncs finish may leave the name with incomplete bytes; no
+// committed transaction references such a file, a later Put of the same
+// content replaces it, and the sweep removes it after the grace period.
+//
+// If the directory is missing all the same (removed while the store is
+// open), the rename fails; commitLocked then makes the directory again,
+// fsyncs the root to make it durable, and renames again.
 func (s *Store) commitLocked(ctx context.Context, id ID, t *tmpFile) error {
 	if err := ctx.Err(); err != nil {
 		t.discard(s)
 		return err
 	}
-	dir, new2, new1, err := s.makeDirs(id)
-	if err != nil {
-		t.discard(s)
-		return err
-	}
 	p := s.path(id)
-	if err := os.Rename(t.name, p); err != nil {
+	dir := filepath.Dir(p)
+	err := os.Rename(t.name, p)
+	if errors.Is(err, fs.ErrNotExist) && dirMissing(dir) {
+		if merr := s.remakeDir(dir); merr != nil {
+			t.discard(s)
+			return merr
+		}
+		err = os.Rename(t.name, p)
+	}
+	if err != nil {
 		t.discard(s)
 		return fmt.Errorf("blob: renaming %s to %s: %w", t.name, p, err)
 	}
-	// The directories whose entries changed: the file's own, and the parent
-	// of each directory made durable by this Put.
-	syncs := make([]string, 1, 3)
-	syncs[0] = dir
-	if new2 {
-		syncs = append(syncs, filepath.Dir(dir))
-	}
-	if new1 {
-		syncs = append(syncs, s.root)
-	}
-	err = syncFileAndDirs(t.f, syncs)
+	err = syncFileAndDirs(t.f, []string{dir})
 	if cerr := t.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("blob: closing %s: %w", p, cerr)
 	}
@@ -237,14 +243,26 @@ func (s *Store) commitLocked(ctx context.Context, id ID, t *tmpFile) error {
 		}
 		return err
 	}
-	if i2 := hexValue(string(id[:4])); new2 {
-		if new1 {
-			s.dirs.add1(i2 >> 8)
-		}
-		s.dirs.add2(i2)
-	}
 	s.log.Debug("blob: stored", "id", string(id), "path", p)
 	return nil
+}
+
+// dirMissing reports whether nothing is at dir.
+func dirMissing(dir string) bool {
+	_, err := os.Lstat(dir)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// remakeDir makes the first-level directory dir again, found missing by a
+// Put, and makes it durable (see prepareDirs) before the Put renames a
+// file into it. It syncs the root even if another Put made dir meanwhile,
+// which may not have synced it yet.
+func (s *Store) remakeDir(dir string) error {
+	if err := mkdirExist(dir); err != nil {
+		return err
+	}
+	s.log.Warn("blob: a message file directory was missing; made it again", "dir", dir)
+	return syncDir(s.root)
 }
 
 // syncFileAndDirs fsyncs f and each of dirs, at the same time, and returns

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -54,26 +55,22 @@ type Store struct {
 
 	locks idLocks // serialises install (Put) against removal (Sweep) per ID
 
-	// dirs holds the blob directories (root/ab and root/ab/cd) known to be
-	// durable in this process: found by Open and made durable there, or
-	// created (if missing) by a Put that fsynced their parent. A Put
-	// renaming a file into a directory not in dirs fsyncs its parent too,
-	// with the file (see commitLocked).
-	dirs dirSet
+	// legacy has one bit per first-level directory (ab, indexed by the
+	// value of its hex digits) that holds second-level directories (ab/cd)
+	// of the two-level layout written by earlier versions: set by Open when
+	// it finds one, and by a walk (Sweep, Walk) that does. Only an ID whose
+	// first-level directory has its bit set is looked for at its legacy
+	// path when it is not at its path, so a store without legacy
+	// directories never pays a second lookup. Bits are never cleared.
+	legacy [256 / 64]atomic.Uint64
 }
 
-// dirSet is a set of blob directories: one bit per first-level directory
-// (ab) and one per second-level directory (ab/cd), indexed by the value of
-// their hex digits.
-type dirSet struct {
-	d1 [256 / 64]atomic.Uint64
-	d2 [65536 / 64]atomic.Uint64
+func (s *Store) hasLegacy(id ID) bool {
+	i := hexValue(string(id[:2]))
+	return s.legacy[i/64].Load()&(1<<(i%64)) != 0
 }
 
-func (d *dirSet) has1(i int) bool { return d.d1[i/64].Load()&(1<<(i%64)) != 0 }
-func (d *dirSet) has2(i int) bool { return d.d2[i/64].Load()&(1<<(i%64)) != 0 }
-func (d *dirSet) add1(i int)      { d.d1[i/64].Or(1 << (i % 64)) }
-func (d *dirSet) add2(i int)      { d.d2[i/64].Or(1 << (i % 64)) }
+func (s *Store) setLegacy(i int) { s.legacy[i/64].Or(1 << (i % 64)) }
 
 // hexValue is the value of a string of lower-case hex digits (validated
 // before: an ID's or a directory's name).
@@ -102,9 +99,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// Open opens the store at root, creating root and root/tmp (mode 0700) if
-// needed, and removes temporary files older than StaleTmpAge, left by a
-// crash.
+// Open opens the store at root, creating root, root/tmp and the 256
+// first-level directories (mode 0700) if needed and making them durable,
+// removes temporary files older than StaleTmpAge, left by a crash, and
+// notes which first-level directories hold directories of the legacy
+// layout (see the package comment). It fails if a first-level directory's
+// name is taken by something else.
 func Open(root string, opts ...Option) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("blob: empty message store directory")
@@ -131,73 +131,112 @@ func Open(root string, opts ...Option) (*Store, error) {
 	if err := s.removeStaleTmp(time.Now()); err != nil {
 		return nil, err
 	}
-	if err := s.loadDirs(); err != nil {
+	if err := s.prepareDirs(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// loadDirs makes every blob directory that exists durable, by fsyncing
-// each first-level directory and then the root, and records them in
-// s.dirs: a Put into a directory made before a restart then needs no sync
-// of its parents. (Lazily, the first Put into each of up to 65,536
-// directories would sync its parent, and the first into each of 256 the
-// root.) A directory that cannot be read is left out: Put deals with it.
-func (s *Store) loadDirs() error {
+// prepareDirs creates the first-level directories (00 … ff) that are
+// missing, makes every one durable, and records in s.legacy those that
+// hold legacy second-level directories.
+//
+// The root is fsynced once, after the mkdirs, which makes the new
+// directories' entries durable; a directory's own inode is written with
+// that on a journalling file system, and in any case by the fsync of the
+// directory that the first Put into it does with its first file, before
+// that file is trusted (see the package comment). The root is fsynced
+// even when nothing was created, because a process that created
+// directories may have died before syncing it. After this, a Put creates
+// no directory and syncs no parent (unless a directory is removed while
+// the store is open, see commitLocked).
+func (s *Store) prepareDirs() error {
 	ents, err := os.ReadDir(s.root)
 	if err != nil {
 		return fmt.Errorf("blob: reading %s: %w", s.root, err)
 	}
-	type level1 struct {
-		i   int
-		sub []int
-		err error
-	}
-	var d1s []*level1
+	have := make(map[string]fs.DirEntry, len(ents))
 	for _, e := range ents {
-		if e.IsDir() && isHex2(e.Name()) {
-			d1s = append(d1s, &level1{i: hexValue(e.Name())})
+		if isHex2(e.Name()) {
+			have[e.Name()] = e
 		}
 	}
-	if len(d1s) == 0 {
-		return nil
-	}
-	// The fsyncs are independent: a few at a time.
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, d := range d1s {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			dir := filepath.Join(s.root, fmt.Sprintf("%02x", d.i))
-			sub, err := os.ReadDir(dir)
+	created := 0
+	for i := range 256 {
+		name := fmt.Sprintf("%02x", i)
+		dir := filepath.Join(s.root, name)
+		e, ok := have[name]
+		if !ok {
+			err := os.Mkdir(dir, dirMode)
+			if err == nil {
+				created++
+				continue
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("blob: creating directory %s: %w", dir, err)
+			}
+			// Created meanwhile by another process; look at what it is.
+			fi, err := os.Lstat(dir)
 			if err != nil {
-				d.err = err
-				return
+				return fmt.Errorf("blob: stat %s: %w", dir, err)
 			}
-			for _, e := range sub {
-				if e.IsDir() && isHex2(e.Name()) {
-					d.sub = append(d.sub, d.i<<8|hexValue(e.Name()))
-				}
-			}
-			d.err = syncDir(dir)
-		})
+			e = fs.FileInfoToDirEntry(fi)
+		}
+		if !e.IsDir() {
+			return fmt.Errorf("blob: %s is not a directory (%v): message files go there; move it away", dir, e.Type())
+		}
+		legacy, err := hasLegacyDirs(dir)
+		if err != nil {
+			// Look at both paths: reading the directory fails anyway.
+			s.log.Warn("blob: cannot read a message file directory", "err", err)
+			legacy = true
+		}
+		if legacy {
+			s.setLegacy(i)
+		}
 	}
-	wg.Wait()
 	if err := syncDir(s.root); err != nil {
 		return err
 	}
-	for _, d := range d1s {
-		if d.err != nil {
-			s.log.Warn("blob: cannot read or sync a message file directory", "err", d.err)
-			continue
-		}
-		s.dirs.add1(d.i)
-		for _, i := range d.sub {
-			s.dirs.add2(i)
-		}
+	if created > 0 {
+		s.log.Debug("blob: created message file directories", "root", s.root, "count", created)
 	}
 	return nil
+}
+
+// hasLegacyDirs reports whether the first-level directory dir holds a
+// directory named by two hex digits (a second-level directory of the
+// legacy layout). A directory whose link count is 2 has no subdirectory
+// (ext4, XFS, tmpfs keep that count), so it is not read; otherwise (a
+// subdirectory, or a file system that does not count, like btrfs) it is
+// read until one is found.
+func hasLegacyDirs(dir string) (bool, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return false, fmt.Errorf("blob: stat %s: %w", dir, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 2 {
+		return false, nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, fmt.Errorf("blob: reading %s: %w", dir, err)
+	}
+	defer f.Close()
+	for {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			if e.IsDir() && isHex2(e.Name()) {
+				return true, nil
+			}
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("blob: reading %s: %w", dir, err)
+		}
+	}
 }
 
 // Root returns the store's directory.
@@ -236,16 +275,46 @@ func (s *Store) removeStaleTmp(now time.Time) error {
 	return nil
 }
 
-// Path returns the path of the file named id, or "" if id is not valid.
+// Path returns the path of the file named id: where it is (its path, or
+// its legacy path in a store written by an earlier version), or its path
+// if it is nowhere. It returns "" if id is not valid.
 func (s *Store) Path(id ID) string {
 	if !id.Valid() {
 		return ""
 	}
-	return s.path(id)
+	p, _, _ := s.find(id)
+	return p
 }
 
+// path is where the file named id goes: <root>/<id[0:2]>/<id>.
 func (s *Store) path(id ID) string {
+	return filepath.Join(s.root, string(id[:2]), string(id))
+}
+
+// legacyPath is where the two-level layout of earlier versions kept the
+// file named id: <root>/<id[0:2]>/<id[2:4]>/<id>.
+func (s *Store) legacyPath(id ID) string {
 	return filepath.Join(s.root, string(id[:2]), string(id[2:4]), string(id))
+}
+
+// find looks up the file named id: at its path, then, only if nothing is
+// there and its first-level directory holds legacy directories, at its
+// legacy path. It returns the path where it found an entry (of any type)
+// and its Lstat information, or, when there is none, the path (not the
+// legacy path) and an error wrapping fs.ErrNotExist; or another error of
+// Lstat, with the path it was for.
+func (s *Store) find(id ID) (string, fs.FileInfo, error) {
+	p := s.path(id)
+	fi, err := os.Lstat(p)
+	if !errors.Is(err, fs.ErrNotExist) || !s.hasLegacy(id) {
+		return p, fi, err
+	}
+	lp := s.legacyPath(id)
+	lfi, lerr := os.Lstat(lp)
+	if errors.Is(lerr, fs.ErrNotExist) {
+		return p, nil, err
+	}
+	return lp, lfi, lerr
 }
 
 func (s *Store) checkID(id ID) error {
@@ -268,6 +337,12 @@ func (s *Store) openRegular(id ID) (*os.File, fs.FileInfo, error) {
 	}
 	p := s.path(id)
 	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) && s.hasLegacy(id) {
+		lp := s.legacyPath(id)
+		if lf, lerr := os.Open(lp); !errors.Is(lerr, fs.ErrNotExist) {
+			p, f, err = lp, lf, lerr
+		}
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, p)
@@ -292,8 +367,7 @@ func (s *Store) Stat(id ID) (size int64, modTime time.Time, err error) {
 	if err := s.checkID(id); err != nil {
 		return 0, time.Time{}, err
 	}
-	p := s.path(id)
-	fi, err := os.Lstat(p)
+	p, fi, err := s.find(id)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, time.Time{}, fmt.Errorf("%w: %s", ErrNotFound, p)
@@ -446,29 +520,6 @@ func mkdirAllDurable(dir string) error {
 		return fmt.Errorf("blob: creating directory %s: %w", dir, err)
 	}
 	return syncDir(parent)
-}
-
-// makeDirs makes the directories of id's path exist and returns the
-// file's directory, and whether the second-level directory (ab/cd) and the
-// first-level one (ab) are not yet known durable (created if missing, by
-// this process or by one that may have died before syncing their parent):
-// the caller fsyncs the parent of each, then records them in s.dirs.
-func (s *Store) makeDirs(id ID) (dir string, new2, new1 bool, err error) {
-	d2 := filepath.Join(s.root, string(id[:2]), string(id[2:4]))
-	i2 := hexValue(string(id[:4]))
-	if s.dirs.has2(i2) {
-		return d2, false, false, nil
-	}
-	if !s.dirs.has1(i2 >> 8) {
-		if err := mkdirExist(filepath.Dir(d2)); err != nil {
-			return "", false, false, err
-		}
-		new1 = true
-	}
-	if err := mkdirExist(d2); err != nil {
-		return "", false, false, err
-	}
-	return d2, true, new1, nil
 }
 
 func mkdirExist(dir string) error {

@@ -1,12 +1,15 @@
 package blob
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -71,14 +74,14 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration, referenced func(
 	return st, err
 }
 
-// removeIfOld removes the file named id if it is still a regular file last
-// modified more than grace ago, under id's lock so that no Put refreshes it
+// removeIfOld removes the file named id (where find finds it: at its path,
+// or at its legacy path) if it is still a regular file last modified more
+// than grace ago, under id's lock so that no Put refreshes it
 // between the check and the removal.
 func (s *Store) removeIfOld(id ID, grace time.Duration) (removed bool, size int64, err error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
-	p := s.path(id)
-	fi, err := os.Lstat(p)
+	p, fi, err := s.find(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, 0, nil
 	}
@@ -108,14 +111,27 @@ func (s *Store) Walk(ctx context.Context, fn func(id ID, size int64, mtime time.
 	}, func(string) {})
 }
 
-// walk calls visit for every regular file at a message file's path, and
-// foreign for every other entry in the root and blob directories (tmp/
-// excepted).
+// walk calls visit, in ID order, for every regular file at a message
+// file's path, in both layouts: a file in a first-level directory ab named
+// by an ID starting with ab, and a file in a legacy second-level directory
+// ab/cd named by an ID starting with abcd. (An ID at both paths, which
+// only a crash or a hand-made copy leaves, is visited twice, the file at
+// its path first.) It calls foreign for every other entry in the root and
+// the blob directories (tmp/ excepted); a directory is reported, not
+// entered. A legacy directory found sets its first-level directory's bit
+// in s.legacy, so that lookups find its files.
 func (s *Store) walk(ctx context.Context, visit func(id ID, dir string, fi fs.FileInfo) error, foreign func(path string)) error {
 	l1, err := os.ReadDir(s.root)
 	if err != nil {
 		return fmt.Errorf("blob: reading %s: %w", s.root, err)
 	}
+	// A message file found in one first-level directory.
+	type file struct {
+		name string
+		dir  string
+		e    fs.DirEntry
+	}
+	var found []file
 	for _, e1 := range l1 {
 		if e1.Name() == tmpDirName {
 			continue
@@ -125,39 +141,60 @@ func (s *Store) walk(ctx context.Context, visit func(id ID, dir string, fi fs.Fi
 			foreign(d1)
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		l2, err := os.ReadDir(d1)
 		if err != nil {
 			return fmt.Errorf("blob: reading %s: %w", d1, err)
 		}
+		found = found[:0]
+		legacy := false
 		for _, e2 := range l2 {
-			d2 := filepath.Join(d1, e2.Name())
-			if !isHex2(e2.Name()) || !e2.IsDir() {
-				foreign(d2)
-				continue
-			}
-			l3, err := os.ReadDir(d2)
-			if err != nil {
-				return fmt.Errorf("blob: reading %s: %w", d2, err)
-			}
-			for _, e := range l3 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				name := e.Name()
-				if !validID(name) || name[:2] != e1.Name() || name[2:4] != e2.Name() || !e.Type().IsRegular() {
-					foreign(filepath.Join(d2, name))
-					continue
-				}
-				fi, err := e.Info()
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // removed meanwhile
-				}
+			name := e2.Name()
+			switch {
+			case validID(name) && name[:2] == e1.Name() && e2.Type().IsRegular():
+				found = append(found, file{name, d1, e2})
+			case isHex2(name) && e2.IsDir():
+				legacy = true
+				d2 := filepath.Join(d1, name)
+				l3, err := os.ReadDir(d2)
 				if err != nil {
-					return fmt.Errorf("blob: stat %s: %w", filepath.Join(d2, name), err)
+					return fmt.Errorf("blob: reading %s: %w", d2, err)
 				}
-				if err := visit(ID(name), d2, fi); err != nil {
-					return err
+				for _, e3 := range l3 {
+					n3 := e3.Name()
+					if !validID(n3) || n3[:2] != e1.Name() || n3[2:4] != name || !e3.Type().IsRegular() {
+						foreign(filepath.Join(d2, n3))
+						continue
+					}
+					found = append(found, file{n3, d2, e3})
 				}
+			default:
+				foreign(filepath.Join(d1, name))
+			}
+		}
+		if legacy {
+			s.setLegacy(hexValue(e1.Name()))
+			// Each directory's entries come sorted; merge them, the file at
+			// its path before one with the same name at its legacy path.
+			slices.SortStableFunc(found, func(a, b file) int {
+				return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(len(a.dir), len(b.dir)))
+			})
+		}
+		for _, f := range found {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			fi, err := f.e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("blob: stat %s: %w", filepath.Join(f.dir, f.name), err)
+			}
+			if err := visit(ID(f.name), f.dir, fi); err != nil {
+				return err
 			}
 		}
 	}

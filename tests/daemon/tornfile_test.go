@@ -14,13 +14,14 @@ import (
 )
 
 // TestRedeliveryOverTornFile: a message file is renamed into place before
-// it is synced (blob.Store.Put syncs the file and its directories at once,
+// it is synced (blob.Store.Put syncs the file and its directory at once,
 // after the rename), so a power loss during an unacknowledged delivery can
 // leave the file's name with bytes that are not the message's: zeros of
 // the right size, or a damaged block. The MTA delivers the message again
 // after the restart; the store must not take that file as the message
 // already stored. Simulated here by writing such files where the
-// message's file goes, then delivering the message for real.
+// message's file goes (or, in a store written by an earlier version, went),
+// then delivering the message for real.
 func TestRedeliveryOverTornFile(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t, daemonOptions{})
@@ -32,6 +33,7 @@ func TestRedeliveryOverTornFile(t *testing.T) {
 	d.stop()
 
 	var want [][]byte
+	var ids []string
 	for i, damage := range []func([]byte) []byte{
 		func(b []byte) []byte { return make([]byte, len(b)) },                                          // size written, data not
 		func(b []byte) []byte { c := bytes.Clone(b); c[len(c)-10] ^= 0x20; return c },                  // one block stale
@@ -41,7 +43,13 @@ func TestRedeliveryOverTornFile(t *testing.T) {
 		msg := crashMessage(fmt.Sprintf("torn-%d", i), 3000+i*1000)
 		sum := sha256.Sum256(msg)
 		id := hex.EncodeToString(sum[:])
-		p := filepath.Join(d.msPath, "mail", id[:2], id[2:4], id)
+		// Where the message's file goes (mail/ab/<id>), or, for every
+		// other one, where a store written by an earlier version has it
+		// (mail/ab/cd/<id>, still read).
+		p := filepath.Join(d.msPath, "mail", id[:2], id)
+		if i%2 == 1 {
+			p = filepath.Join(d.msPath, "mail", id[:2], id[2:4], id)
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -49,6 +57,7 @@ func TestRedeliveryOverTornFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, msg)
+		ids = append(ids, id)
 	}
 	d.start()
 	for i, msg := range want {
@@ -65,4 +74,14 @@ func TestRedeliveryOverTornFile(t *testing.T) {
 		}
 		sameMessages(t, "INBOX after deliveries over torn files", got[1:], want)
 	})
+	// Each good copy is where the message's file goes; no torn legacy file
+	// is left.
+	for i, id := range ids {
+		if b, err := os.ReadFile(filepath.Join(d.msPath, "mail", id[:2], id)); err != nil || !bytes.Equal(b, want[i]) {
+			t.Errorf("message %d: file holds %d bytes (%v), want the %d delivered", i, len(b), err, len(want[i]))
+		}
+		if _, err := os.Lstat(filepath.Join(d.msPath, "mail", id[:2], id[2:4], id)); !os.IsNotExist(err) {
+			t.Errorf("message %d: torn legacy file left (%v)", i, err)
+		}
+	}
 }
