@@ -272,12 +272,7 @@ func TestDamagedSameSizeReplaced(t *testing.T) {
 				if err := os.WriteFile(s.Path(id), damage.fn(data), fileMode); err != nil {
 					t.Fatal(err)
 				}
-				var id2 ID
-				if how == "Put" {
-					id2, _, err = s.Put(ctx, bytes.NewReader(data), 0)
-				} else {
-					id2, err = s.PutBytes(ctx, data)
-				}
+				id2, err := putBy(ctx, s, how, data)
 				if err != nil || id2 != id {
 					t.Fatalf("%s = %s, %v; want %s", how, id2, err, id)
 				}
@@ -439,13 +434,7 @@ func TestMissingDirAtPut(t *testing.T) {
 		if err := os.RemoveAll(dir); err != nil {
 			t.Fatal(err)
 		}
-		var got ID
-		var err error
-		if how == "Put" {
-			got, _, err = s.Put(ctx, bytes.NewReader(data), 0)
-		} else {
-			got, err = s.PutBytes(ctx, data)
-		}
+		got, err := putBy(ctx, s, how, data)
 		if err != nil || got != id {
 			t.Fatalf("%s = %s, %v; want %s", how, got, err, id)
 		}
@@ -1324,4 +1313,13 @@ func TestLegacyFoundByWalk(t *testing.T) {
 	if p := s.Path(id); p != lp {
 		t.Errorf("Path = %s, want %s", p, lp)
 	}
+}
+
+// putBy stores data with Put or PutBytes, as how says.
+func putBy(ctx context.Context, s *Store, how string, data []byte) (ID, error) {
+	if how == "Put" {
+		id, _, err := s.Put(ctx, bytes.NewReader(data), 0)
+		return id, err
+	}
+	return s.PutBytes(ctx, data)
 }
