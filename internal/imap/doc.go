@@ -41,9 +41,12 @@
 // cache (package message), read in batches of up to 10,000 messages per
 // read transaction, and are written exactly as the cache has them
 // (convert.go); no message file is opened for them. Sections are byte
-// ranges of the file, BODY[HEADER] and BODY[HEADER.FIELDS …] included (the
-// cache holds the header's length, not its octets): only those bytes are
-// read, and streamed; BINARY decodes base64 and quoted-printable. SEARCH
+// ranges of the file, BODY[HEADER] included (the cache holds the header's
+// length, not its octets): only those bytes are read, and streamed; BINARY
+// decodes base64 and quoted-printable. BODY[HEADER.FIELDS (…)] reads the
+// header from the file the first time, and the fields asked for are then
+// kept with the file (store.HeaderFields, as Dovecot caches fields clients
+// ask for): asked again, for those fields or fewer, no file is opened. SEARCH
 // reads a message's file only when a cheaper key has not ruled it out: its
 // header for the header keys (decoding RFC 2047 words), its text parts for
 // BODY and TEXT.

@@ -27,7 +27,10 @@ import (
 // ENVELOPE, BODYSTRUCTURE and BINARY.SIZE are answered and every section is
 // mapped to a byte range of the message file (BODY[HEADER] and
 // BODY[HEADER.FIELDS …] too: the cache holds the header's length, not its
-// octets, and HEADER.FIELDS filters the range once read). The transaction
+// octets, and HEADER.FIELDS filters the range once read). The top-level
+// fields a HEADER.FIELDS asked for are then kept with the file
+// (store.CacheHeaderFields, once per batch), and a later HEADER.FIELDS of
+// fields they cover is answered from them. The transaction
 // is over before anything is written to the client; message files are
 // opened only for sections that need their bytes, and only those bytes are
 // read, streamed to the client.
@@ -49,6 +52,33 @@ type fetchMsg struct {
 	c        *message.Cache // for ENVELOPE and BODYSTRUCTURE
 	binSizes []uint32
 	parts    []fetchPart // BodySection then BinarySection, in request order
+
+	// cacheNames are the header fields to cache with the message's file
+	// once its header is read (HEADER.FIELDS the cache did not cover, and
+	// those it did); hdrCache is what writeFetch made of them.
+	cacheNames []string
+	hdrCache   *store.HeaderFields
+}
+
+// Limits of the header fields cached per message file: a client asking
+// for more is answered from the file each time.
+const (
+	maxCachedFieldNames = 64
+	maxCachedFieldBytes = 8 << 10
+)
+
+// cacheNames adds to names (or, when it is nil, to those hf covers) the
+// lower-cased fields of a HEADER.FIELDS item.
+func cacheNames(names []string, hf *store.HeaderFields, fields []string) []string {
+	if names == nil && hf != nil {
+		names = slices.Clone(hf.Names)
+	}
+	for _, f := range fields {
+		if f = strings.ToLower(f); !slices.Contains(names, f) {
+			names = append(names, f)
+		}
+	}
+	return names
 }
 
 // fetchPart is one BODY[…] or BINARY[…] item: inline bytes, or a range
@@ -60,6 +90,7 @@ type fetchPart struct {
 	off, n  int64
 	filter  []string // header field names, with not
 	not     bool
+	top     bool   // the top-level header: its bytes fill the header-fields cache
 	decode  string // Content-Transfer-Encoding to remove
 	partial *goimap.SectionPartial
 }
@@ -87,13 +118,17 @@ func inline(b []byte, p *goimap.SectionPartial) fetchPart {
 	return fetchPart{data: cut(b, p), inline: true}
 }
 
-func planBody(c *message.Cache, s *goimap.FetchItemBodySection) (fetchPart, error) {
+func planBody(c *message.Cache, hf *store.HeaderFields, s *goimap.FetchItemBodySection) (fetchPart, error) {
 	names, not := s.HeaderFields, false
 	if len(s.HeaderFieldsNot) > 0 {
 		names, not = s.HeaderFieldsNot, true
 	}
 	fields := len(names) > 0
 	spec := string(s.Specifier)
+	top := len(s.Part) == 0 && fields && !not
+	if top && hf.Covers(names) {
+		return inline(message.FilterHeader(hf.Block, names, false), s.Partial), nil
+	}
 	// The top-level HEADER is (0, c.HeaderLen()), read from the file like
 	// any other section: the cache record does not hold the header.
 	off, n, err := c.Section(s.Part, spec)
@@ -107,7 +142,7 @@ func planBody(c *message.Cache, s *goimap.FetchItemBodySection) (fetchPart, erro
 		return fetchPart{}, err
 	}
 	if fields {
-		return fetchPart{off: off, n: n, filter: names, not: not, partial: s.Partial}, nil
+		return fetchPart{off: off, n: n, filter: names, not: not, partial: s.Partial, top: top}, nil
 	}
 	off, n = cutRange(off, n, s.Partial)
 	return fetchPart{off: off, n: n}, nil
@@ -203,9 +238,12 @@ func prepare(o *goimap.FetchOptions, msg *store.Message, cb []byte) (*fetchMsg, 
 		fm.binSizes = append(fm.binSizes, n)
 	}
 	for _, s := range o.BodySection {
-		p, err := planBody(&c, s)
+		p, err := planBody(&c, msg.HeaderFields, s)
 		if err != nil {
 			return nil, err
+		}
+		if p.top {
+			fm.cacheNames = cacheNames(fm.cacheNames, msg.HeaderFields, p.filter)
 		}
 		fm.parts = append(fm.parts, p)
 	}
@@ -297,12 +335,23 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, ns goimap.NumSet, o *goimap.
 		if len(msgs) < len(uids) {
 			missing = true
 		}
+		cache := map[uint32]*store.HeaderFields{}
 		for _, fm := range msgs {
 			ok, err := ss.writeFetch(w, m, fm, o, seen[fm.uid], rev2)
 			if err != nil {
 				return err
 			}
 			unreadable = unreadable || !ok
+			if fm.hdrCache != nil {
+				cache[fm.uid] = fm.hdrCache
+			}
+		}
+		if len(cache) > 0 {
+			// The next FETCH of these fields opens no file. A failure
+			// costs only that.
+			if err := ss.srv.st.CacheHeaderFields(ctx, m.id, cache); err != nil {
+				ss.log.Warn("FETCH: cache header fields", "mailbox", m.name, "err", err)
+			}
 		}
 		start = end
 	}
@@ -365,6 +414,11 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 		}
 		ss.srv.fileBytes.Add(p.n)
 		var out []byte
+		if p.top && fm.hdrCache == nil && len(fm.cacheNames) <= maxCachedFieldNames {
+			if block := message.FilterHeader(raw, fm.cacheNames, false); len(block) <= maxCachedFieldBytes {
+				fm.hdrCache = &store.HeaderFields{Names: fm.cacheNames, Block: block}
+			}
+		}
 		if p.filter != nil {
 			out = message.FilterHeader(raw, p.filter, p.not)
 		} else if out, err = message.AppendDecoded(nil, p.decode, raw); err != nil {

@@ -92,13 +92,15 @@ func TestFetch(t *testing.T) {
 	}
 
 	// Header sections are exact, partials included, and read only the
-	// header's bytes: all of them for HEADER and each HEADER.FIELDS (the
-	// partial is cut after filtering), only the partial's for HEADER<p>.
+	// header's bytes: all of them for HEADER and HEADER.FIELDS.NOT (the
+	// partial is cut after filtering), only the partial's for HEADER<p>,
+	// none for HEADER.FIELDS (Subject), cached with the file by the FETCH
+	// above (TestFetchCachesHeaderFields).
 	hdr1, _, _ := strings.Cut(msg(1, "plain"), "\r\n\r\n")
 	hdr1 += "\r\n\r\n"
 	read0 := e.srv.fileBytes.Load()
 	u = r.ok("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (From To Subject Date Message-ID)] BODY.PEEK[HEADER]<6.6> BODY.PEEK[HEADER.FIELDS (Subject)]<0.7> BODY.PEEK[HEADER]<1000.5>)")
-	if got, want := e.srv.fileBytes.Load()-read0, int64(4*len(hdr1)+6); got != want {
+	if got, want := e.srv.fileBytes.Load()-read0, int64(2*len(hdr1)+6); got != want {
 		t.Errorf("read %d bytes of message files for header sections, want %d", got, want)
 	}
 	mustHave(t, u,
@@ -217,4 +219,78 @@ func TestFetchPartialReadsOnlyRange(t *testing.T) {
 		t.Fatalf("read %d bytes for BODY[] of %d", got, len(big))
 	}
 	mustHave(t, u, fmt.Sprintf("RFC822.SIZE %d", len(big)))
+}
+
+// TestFetchCachesHeaderFields: the first BODY[HEADER.FIELDS (…)] of a
+// message reads its header from the file and keeps those fields with the
+// file; asking again for any of them opens no file and answers the same
+// bytes, partials included. Other fields, HEADER.FIELDS.NOT and HEADER
+// still read the file, and a request for new fields widens the cache.
+// The cache belongs to the file: a COPY uses it, and it goes with the
+// file's last message.
+func TestFetchCachesHeaderFields(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	for i := 1; i <= 3; i++ {
+		e.deliver("alice", "", msg(i, fmt.Sprintf("subject %d", i)))
+	}
+	r := e.rawLogin("alice", "secret")
+	r.ok("SELECT INBOX")
+	files := func(q string) ([]string, int64) {
+		t.Helper()
+		opened := e.srv.filesOpened.Load()
+		u := r.ok("%s", q)
+		return u, e.srv.filesOpened.Load() - opened
+	}
+	const q = "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject From)])"
+	first, n := files(q)
+	if n != 3 {
+		t.Fatalf("first FETCH of header fields opened %d files, want 3", n)
+	}
+	mustHave(t, first, "From: Sender 2 <sender2@example.org>\r\nSubject: subject 2\r\n\r\n")
+	again, n := files(q)
+	if n != 0 || strings.Join(again, "\n") != strings.Join(first, "\n") {
+		t.Fatalf("second FETCH opened %d files, want 0; answers:\n%q\n%q", n, first, again)
+	}
+	u, n := files("FETCH 2 (BODY.PEEK[HEADER.FIELDS (subject)] BODY.PEEK[HEADER.FIELDS (FROM)]<0.12>)")
+	if n != 0 {
+		t.Errorf("FETCH of cached fields in other case, with a partial, opened %d files", n)
+	}
+	mustHave(t, u, "{22}\r\nSubject: subject 2\r\n\r\n", "<0> {12}\r\nFrom: Sender")
+
+	// Not all covered: the file; then the wider set is cached, an absent
+	// field included.
+	if _, n := files("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject X-Absent)])"); n != 3 {
+		t.Errorf("FETCH of a field not cached opened %d files, want 3", n)
+	}
+	u, n = files("FETCH 3 (BODY.PEEK[HEADER.FIELDS (X-Absent)] BODY.PEEK[HEADER.FIELDS (From Subject)])")
+	if n != 0 {
+		t.Errorf("FETCH of the widened cache opened %d files", n)
+	}
+	mustHave(t, u, "BODY[HEADER.FIELDS (\"X-Absent\")] {2}\r\n\r\n", "From: Sender 3 <sender3@example.org>\r\nSubject: subject 3\r\n\r\n")
+	for _, q := range []string{"FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (Subject)])", "FETCH 1 (BODY.PEEK[HEADER])", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (Message-ID)])"} {
+		if _, n := files(q); n != 1 {
+			t.Errorf("%s opened %d files, want 1", q, n)
+		}
+	}
+
+	// The copy shares the file and its cache; expunging every message of
+	// the file drops it.
+	r.ok("CREATE Kept")
+	r.ok("COPY 1 Kept")
+	r.ok("STORE 1 +FLAGS (\\Deleted)")
+	r.ok("EXPUNGE")
+	r.ok("SELECT Kept")
+	if u, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])"); n != 0 {
+		t.Errorf("FETCH of a copy's cached field opened %d files", n)
+	} else {
+		mustHave(t, u, "Subject: subject 1\r\n\r\n")
+	}
+	r.ok("STORE 1 +FLAGS (\\Deleted)")
+	r.ok("EXPUNGE")
+	e.deliver("alice", "Kept", msg(1, "subject 1"))
+	r.ok("NOOP")
+	if _, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])"); n != 1 {
+		t.Errorf("FETCH of a message delivered again after its file lost every message opened %d files, want 1 (no cache left)", n)
+	}
 }

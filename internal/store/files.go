@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/m-store/mstore/internal/blob"
@@ -22,6 +24,7 @@ import (
 //
 //	F file number             → file record (below)
 //	D drop time ‖ file number → "" (files no message references, oldest first)
+//	h file number             → header fields a client asked for (HeaderFields)
 //
 // A file record is: version (1 octet), SHA-256 (32 octets), references
 // (uv), the Unix time the last reference went (sv; 0 while referenced),
@@ -180,6 +183,9 @@ func (x *tx) dropRef(n uint64) error {
 		if err := x.table(tDropped).Put(dropKey(f.dropped, n), []byte{}); err != nil {
 			return err
 		}
+		if err := x.table(tHeaderFields).Delete(fileKey(n)); err != nil {
+			return err
+		}
 	} else {
 		f.refs--
 	}
@@ -190,4 +196,96 @@ func (x *tx) dropRef(n uint64) error {
 // it, or the last one stopped less than grace ago.
 func (s *Store) keep(f *fileRec, grace time.Duration) bool {
 	return f.refs > 0 || s.now().Sub(time.Unix(f.dropped, 0)) < grace
+}
+
+// HeaderFields are some fields of a message's top-level header, kept with
+// its file once a client has asked for them (BODY[HEADER.FIELDS (…)]), so
+// that asking again opens no file, as Dovecot's cache does: Block is the
+// header filtered to Names (message.FilterHeader, in header order, with
+// its ending empty line), and Names, in lower case, are every field it
+// covers, whether the header has it or not. A message's file holds at
+// most one such record (space h, keyed by file number); it goes with the
+// file's last reference.
+type HeaderFields struct {
+	Names []string
+	Block []byte
+}
+
+// Covers reports whether every one of names is among h's.
+func (h *HeaderFields) Covers(names []string) bool {
+	if h == nil {
+		return false
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(h.Names, func(c string) bool { return strings.EqualFold(c, n) }) {
+			return false
+		}
+	}
+	return true
+}
+
+const headerFieldsVersion = 1
+
+func (h *HeaderFields) encode() []byte {
+	var e enc
+	e.u8(headerFieldsVersion)
+	e.strs(h.Names)
+	e.fixed(h.Block)
+	return e.b
+}
+
+// decodeHeaderFields decodes a record; Block aliases b.
+func decodeHeaderFields(b []byte) (*HeaderFields, error) {
+	d := dec{b: b}
+	if v := d.u8(); v != headerFieldsVersion {
+		return nil, fmt.Errorf("cached header fields version %d: %w", v, errCorrupt)
+	}
+	h := &HeaderFields{Names: d.strs()}
+	if d.err != nil {
+		return nil, fmt.Errorf("cached header fields: %w", d.err)
+	}
+	h.Block = d.b
+	return h, nil
+}
+
+// headerFields reads the cached header fields of file n; nil when there
+// are none.
+func (x *tx) headerFields(n uint64) (*HeaderFields, error) {
+	b := x.table(tHeaderFields).Get(fileKey(n))
+	if b == nil {
+		return nil, nil
+	}
+	h, err := decodeHeaderFields(b)
+	if err != nil {
+		return nil, fmt.Errorf("message file %d: %w", n, err)
+	}
+	return h, nil
+}
+
+// CacheHeaderFields keeps header fields of messages of mailbox, by UID,
+// with their files (see HeaderFields). A message expunged meanwhile is
+// skipped; a file's earlier record is replaced.
+func (s *Store) CacheHeaderFields(ctx context.Context, mailbox uint64, byUID map[uint32]*HeaderFields) error {
+	return s.update(ctx, func(x *tx) error {
+		for uid, h := range byUID {
+			m, err := x.message(mailbox, uid)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				continue
+			}
+			f, err := x.file(m.file)
+			if err != nil {
+				return err
+			}
+			if f == nil || f.refs == 0 {
+				continue
+			}
+			if err := x.table(tHeaderFields).Put(fileKey(m.file), h.encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -131,8 +131,9 @@ func decodeKeywords(b []byte) []string {
 // ReadMessages calls fn, inside one read transaction, for each message of
 // mailbox whose UID is in uids (in the order given; UIDs that do not exist
 // are skipped). With withCache, cache is the message's parsed-message cache
-// (package message) and m.Blob its file's id; without, both are empty (the
-// file's record is not read). cache and m are valid only during the call:
+// (package message), m.Blob its file's id and m.HeaderFields the header
+// fields cached with it; without, they are empty (the file's records are
+// not read). cache and m are valid only during the call:
 // copy what you keep. fn must not block on anything slow (a client): the transaction stays
 // open while it runs.
 func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32, withCache bool, fn func(m *Message, cache []byte) error) error {
@@ -156,6 +157,9 @@ func (s *Store) ReadMessages(ctx context.Context, mailbox uint64, uids []uint32,
 				}
 				if c = f.cache; c == nil {
 					return fmt.Errorf("mailbox %d message %d: no cache for message file %s", mailbox, uid, m.Blob)
+				}
+				if m.HeaderFields, err = x.headerFields(m.file); err != nil {
+					return fmt.Errorf("mailbox %d message %d: %w", mailbox, uid, err)
 				}
 			}
 			if err := fn(m, c); err != nil {

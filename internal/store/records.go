@@ -260,6 +260,10 @@ type Message struct {
 	InternalDate time.Time
 	ModSeq       uint64
 	Flags        Flags
+	// HeaderFields are the header fields cached with the message's file,
+	// if any (set by ReadMessages with the cache only; valid during its
+	// callback, like the cache).
+	HeaderFields *HeaderFields
 
 	file uint64 // the message file's number in the table (files.go)
 }

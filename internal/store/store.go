@@ -14,6 +14,7 @@
 //	U mailbox id ‖ UID          → Message (its file by number)
 //	F file number               → SHA-256, references, parsed-message cache
 //	D drop time ‖ file number   → "" (files no message references)
+//	h file number               → header fields clients asked for
 //	S account id ‖ name         → "" (a subscription)
 //	X counter name              → value ("format": the store's format)
 //
@@ -53,6 +54,7 @@ const (
 	tMessages      = 'U'
 	tFiles         = 'F'
 	tDropped       = 'D'
+	tHeaderFields  = 'h'
 	tSubscriptions = 'S'
 	tMeta          = 'X'
 )
