@@ -274,6 +274,18 @@ func TestFetchCachesHeaderFields(t *testing.T) {
 		}
 	}
 
+	// SEARCH HEADER of a kept field reads no file either (message 1 has
+	// Message-ID kept by the FETCH just above; 2 and 3 do not).
+	opened := e.srv.filesOpened.Load()
+	checkSearch(t, r, "1 HEADER Message-ID m1@", "1")
+	if n := e.srv.filesOpened.Load() - opened; n != 0 {
+		t.Errorf("SEARCH HEADER of a kept field opened %d files", n)
+	}
+	checkSearch(t, r, "HEADER Message-ID m3@", "3")
+	if n := e.srv.filesOpened.Load() - opened; n != 2 {
+		t.Errorf("SEARCH HEADER of a field kept for one message of 3 opened %d files, want 2", n)
+	}
+
 	// The copy shares the file and its cache; expunging every message of
 	// the file drops it.
 	r.ok("CREATE Kept")

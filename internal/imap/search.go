@@ -26,9 +26,10 @@ import (
 // flags, dates and sizes, the parsed-message cache when a header key or a
 // SENT* key needs it. Keys are tried cheapest first. FROM, TO, CC, BCC and
 // SUBJECT match the envelope, from the cache (RFC 3501 defines them on the
-// envelope structure's fields). HEADER reads the top-level header from the
-// message file, one read of the range the cache gives (the cache holds its
-// length, not its octets); BODY and TEXT also read the text parts (decoded
+// envelope structure's fields). HEADER of a field kept with the file
+// (store.HeaderFields, after a client fetched it) matches that; of another
+// field, it reads the top-level header from the message file, one read of
+// the range the cache gives (the cache holds its length, not its octets); BODY and TEXT also read the text parts (decoded
 // from their transfer encoding and, for the common charsets, to UTF-8).
 // Either opens the file only for messages that passed the cheaper keys, at
 // most once per message. Strings match case-insensitively, against the raw
@@ -44,6 +45,7 @@ type searchMsg struct {
 	size     int64
 	blob     string
 	c        *message.Cache
+	hf       *store.HeaderFields // header fields kept with the file, if any
 
 	sec     *blob.Section // the message file, once opened; closed after matching
 	secErr  error         // why it could not be opened
@@ -149,6 +151,10 @@ func (ss *session) search(m *selected, kind imapserver.NumKind, c *goimap.Search
 		msgs := make([]*searchMsg, 0, len(batch))
 		err := ss.srv.st.ReadMessages(ctx, m.id, batch, withCache, func(msg *store.Message, cb []byte) error {
 			x := &searchMsg{uid: msg.UID, flags: msg.Flags, date: msg.InternalDate, size: msg.Size, blob: msg.Blob}
+			if hf := msg.HeaderFields; hf != nil {
+				// Valid only during the call, like the cache.
+				x.hf = &store.HeaderFields{Names: hf.Names, Block: bytes.Clone(hf.Block)}
+			}
 			if cb != nil {
 				x.c = new(message.Cache)
 				if err := x.c.UnmarshalBinary(cb); err != nil {
@@ -302,6 +308,12 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 		}
 		if vals, ok := envelopeText(&x.c.Envelope, h.Key); ok {
 			if !textMatch(vals, h.Value) {
+				return false
+			}
+			continue
+		}
+		if x.hf.Covers([]string{h.Key}) {
+			if !textMatch(message.HeaderValues(x.hf.Block, h.Key), h.Value) {
 				return false
 			}
 			continue

@@ -148,10 +148,14 @@ func FilterHeader(header []byte, names []string, not bool) []byte {
 //
 // It reads c.RawHeader, which must be loaded: a Cache from UnmarshalBinary
 // has none (see RawHeader), and without it there is no field.
-func (c *Cache) Header(name string) []string {
+func (c *Cache) Header(name string) []string { return HeaderValues(c.RawHeader, name) }
+
+// HeaderValues is Header for any header block, such as one FilterHeader
+// made.
+func HeaderValues(header []byte, name string) []string {
 	var vals []string
 	for pos := 0; ; {
-		f, next, ok := nextField(c.RawHeader, pos)
+		f, next, ok := nextField(header, pos)
 		if !ok {
 			return vals
 		}
