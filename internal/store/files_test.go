@@ -265,6 +265,21 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	caches[id(2)] = []byte("orphan")
 	putFormat1(t, s, m.ID, uids, ids, refs, caches)
 
+	// A damaged record stops the upgrade with an error naming it; the
+	// batches before it stay done, and once the record is dealt with the
+	// upgrade goes on from there.
+	bad := "zz-not-a-file-id"
+	putFormat1(t, s, m.ID, nil, nil, map[string][]byte{bad: {1}}, nil)
+	if _, err := Open(ctx, env, nil, Options{HashCost: 4}); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("Open with a damaged format 1 record = %v, want an error naming %q", err, bad)
+	}
+	if f, r := spaceCount(t, s, tFiles), spaceCount(t, s, tOldRefs); f != migrateBatch || r != n-migrateBatch {
+		t.Fatalf("after the failed upgrade: %d file records, %d left to convert; want %d, %d", f, r, migrateBatch, n-migrateBatch)
+	}
+	if err := s.update(ctx, func(x *tx) error { return x.table(tOldRefs).Delete([]byte(bad)) }); err != nil {
+		t.Fatal(err)
+	}
+
 	s2, err := Open(ctx, env, nil, Options{HashCost: 4})
 	if err != nil {
 		t.Fatal(err)
