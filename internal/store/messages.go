@@ -21,6 +21,12 @@ func (x *tx) message(mbox uint64, uid uint32) (*Message, error) {
 	if b == nil {
 		return nil, nil
 	}
+	return storedMessage(mbox, uid, b)
+}
+
+// storedMessage decodes the record b of message uid of mailbox mbox,
+// which must name its file by number (format 2).
+func storedMessage(mbox uint64, uid uint32, b []byte) (*Message, error) {
 	m, err := decodeMessage(uid, b)
 	if err == nil && m.file == 0 {
 		err = fmt.Errorf("message record of format 1 (the store has not been upgraded): %w", errCorrupt)
@@ -260,7 +266,7 @@ func (s *Store) Messages(ctx context.Context, mailbox uint64) (*Snapshot, error)
 			if !bytes.HasPrefix(k, prefix) {
 				return false, nil
 			}
-			msg, err := x.message(mailbox, beU32(k[8:]))
+			msg, err := storedMessage(mailbox, beU32(k[8:]), v)
 			if err == nil {
 				_, err = x.resolve(msg)
 			}
