@@ -40,14 +40,20 @@
 // and BINARY.SIZE come from the message records and the parsed-message
 // cache (package message), read in batches of up to 10,000 messages per
 // read transaction, and are written exactly as the cache has them
-// (convert.go); no message file is opened for them. Sections are byte
-// ranges of the file, BODY[HEADER] included (the cache holds the header's
-// length, not its octets): only those bytes are read, and streamed; BINARY
-// decodes base64 and quoted-printable. BODY[HEADER.FIELDS (…)] reads the
-// header from the file the first time, and the fields asked for are then
-// kept with the file (store.HeaderFields, as Dovecot caches fields clients
-// ask for): asked again, for those fields or fewer, no file is opened. SEARCH
-// reads a message's file only when a cheaper key has not ruled it out: its
+// (convert.go); no message file is opened for them. The top-level header
+// fields mail clients fetch for their message lists (message.KeptFields:
+// From, To, Cc, Subject, Date, Message-ID, References, Content-Type, the
+// priorities, …) are kept in the cache record too, and a header that fits
+// in it is kept whole (message.Cache.KeptHeader): BODY[HEADER.FIELDS (…)]
+// of those fields, and BODY[HEADER] and any HEADER.FIELDS[.NOT] of a
+// header kept whole, open no file. Other sections are byte ranges of the
+// file: only those bytes are read, and streamed; BINARY decodes base64 and
+// quoted-printable. A BODY[HEADER.FIELDS (…)] the record cannot answer
+// reads the header from the file the first time, and the fields asked for
+// are then kept with the file (store.HeaderFields, as Dovecot caches fields
+// clients ask for): asked again, for those fields or fewer, no file is
+// opened. SEARCH reads a message's file only when a cheaper key has not
+// ruled it out and the record does not hold what the key needs: its
 // header for the header keys (decoding RFC 2047 words), its text parts for
 // BODY and TEXT.
 package imap

@@ -25,10 +25,12 @@ import (
 // store (store.ReadMessages): the message records (flags, internal date,
 // size) and, when an item needs it, the parsed-message cache, from which
 // ENVELOPE, BODYSTRUCTURE and BINARY.SIZE are answered and every section is
-// mapped to a byte range of the message file (BODY[HEADER] and
-// BODY[HEADER.FIELDS …] too: the cache holds the header's length, not its
-// octets, and HEADER.FIELDS filters the range once read). The top-level
-// fields a HEADER.FIELDS asked for are then kept with the file
+// mapped to a byte range of the message file. The top-level BODY[HEADER]
+// and BODY[HEADER.FIELDS …] come from the record when it keeps the whole
+// header or, for the fields of message.KeptFields, those fields
+// (message.Cache.KeptHeader); else they are read from the file too, and
+// HEADER.FIELDS filters the range once read. The top-level fields such a
+// HEADER.FIELDS asked for are then kept with the file
 // (store.CacheHeaderFields, once per batch), and a later HEADER.FIELDS of
 // fields they cover is answered from them. The transaction
 // is over before anything is written to the client; message files are
@@ -126,6 +128,17 @@ func planBody(c *message.Cache, hf *store.HeaderFields, s *goimap.FetchItemBodyS
 	fields := len(names) > 0
 	spec := string(s.Specifier)
 	top := len(s.Part) == 0 && fields && !not
+	if len(s.Part) == 0 && (fields || strings.EqualFold(spec, "HEADER")) {
+		// The record keeps the whole header, or the fields mail clients
+		// fetch for their message lists.
+		kb, st := c.KeptHeader()
+		switch {
+		case st == message.KeptAll && !fields:
+			return inline(kb, s.Partial), nil
+		case st == message.KeptAll, st == message.KeptFieldsOnly && top && message.AllKept(names):
+			return inline(message.FilterHeader(kb, names, not), s.Partial), nil
+		}
+	}
 	if top && hf.Covers(names) {
 		return inline(message.FilterHeader(hf.Block, names, false), s.Partial), nil
 	}

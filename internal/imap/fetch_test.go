@@ -61,11 +61,11 @@ func TestFetch(t *testing.T) {
 		t.Fatalf("FETCH of cached items opened %d message files", n-opened)
 	}
 	all := strings.Join(u, "\n")
-	// The header is not in the cache: header sections read it from the
-	// file, one open per message for all of them.
+	// The records keep these small headers whole: header sections open no
+	// file either.
 	opened = e.srv.filesOpened.Load()
 	u = r.ok("FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (Subject From To Cc Date Message-ID In-Reply-To MIME-Version)])")
-	if n := e.srv.filesOpened.Load() - opened; n != 2 {
+	if n := e.srv.filesOpened.Load() - opened; n != 0 {
 		t.Fatalf("FETCH of header sections of 2 messages opened %d message files", n)
 	}
 	all += "\n" + strings.Join(u, "\n")
@@ -91,26 +91,53 @@ func TestFetch(t *testing.T) {
 		t.Errorf("BODY: %s", all)
 	}
 
-	// Header sections are exact, partials included, and read only the
-	// header's bytes: all of them for HEADER and HEADER.FIELDS.NOT (the
-	// partial is cut after filtering), only the partial's for HEADER<p>,
-	// none for HEADER.FIELDS (Subject), cached with the file by the FETCH
-	// above (TestFetchCachesHeaderFields).
-	hdr1, _, _ := strings.Cut(msg(1, "plain"), "\r\n\r\n")
-	hdr1 += "\r\n\r\n"
-	read0 := e.srv.fileBytes.Load()
-	u = r.ok("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (From To Subject Date Message-ID)] BODY.PEEK[HEADER]<6.6> BODY.PEEK[HEADER.FIELDS (Subject)]<0.7> BODY.PEEK[HEADER]<1000.5>)")
-	if got, want := e.srv.fileBytes.Load()-read0, int64(2*len(hdr1)+6); got != want {
-		t.Errorf("read %d bytes of message files for header sections, want %d", got, want)
+	// Header sections are exact, partials included, from the record kept
+	// whole (message 1) or from the file (message 3, whose header is too
+	// large to keep whole), reading only the header's bytes: all of them
+	// for HEADER and HEADER.FIELDS.NOT (the partial is cut after
+	// filtering), only the partial's for HEADER<p>, and none for
+	// HEADER.FIELDS of kept fields (Subject).
+	const q = "(BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (From To Subject Date Message-ID Received)] BODY.PEEK[HEADER]<6.6> BODY.PEEK[HEADER.FIELDS (Subject)]<0.7> BODY.PEEK[HEADER]<5000.5>)"
+	r.ok("CREATE Traced")
+	e.deliver("alice", "Traced", tracedMsg(1, "plain"))
+	for _, tc := range []struct {
+		mailbox string
+		raw     string
+		hdrLen  int // octets read from the file
+	}{
+		{"INBOX", msg(1, "plain"), 0},
+		{"Traced", tracedMsg(1, "plain"), -1},
+	} {
+		r.ok("EXAMINE %s", tc.mailbox)
+		hdr, _, _ := strings.Cut(tc.raw, "\r\n\r\n")
+		hdr += "\r\n\r\n"
+		if tc.hdrLen < 0 {
+			tc.hdrLen = 2*len(hdr) + 6
+		}
+		_, rest, _ := strings.Cut(hdr, "\r\nX-Mailer")
+		not := "\r\n"
+		if rest != "" {
+			not = "X-Mailer: mailer 1\r\n\r\n"
+		}
+		read0 := e.srv.fileBytes.Load()
+		u = r.ok("FETCH 1 %s", q)
+		if got := e.srv.fileBytes.Load() - read0; got != int64(tc.hdrLen) {
+			t.Errorf("%s: read %d bytes of message files for header sections, want %d", tc.mailbox, got, tc.hdrLen)
+		}
+		mustHave(t, u,
+			fmt.Sprintf("BODY[HEADER] {%d}\r\n%s", len(hdr), hdr),
+			"BODY[HEADER.FIELDS (\"Subject\")] {18}\r\nSubject: plain\r\n\r\n",
+			fmt.Sprintf("BODY[HEADER.FIELDS.NOT (\"From\" \"To\" \"Subject\" \"Date\" \"Message-ID\" \"Received\")] {%d}\r\n%s", len(not), not),
+			"BODY[HEADER]<5000> {0}\r\n",
+			"BODY[HEADER.FIELDS (\"Subject\")]<0> {7}\r\nSubject",
+		)
+		if tc.hdrLen == 0 {
+			mustHave(t, u, "BODY[HEADER]<6> {6}\r\nSender")
+		} else {
+			mustHave(t, u, "BODY[HEADER]<6> {6}\r\ned: fr")
+		}
 	}
-	mustHave(t, u,
-		fmt.Sprintf("BODY[HEADER] {%d}\r\n%s", len(hdr1), hdr1),
-		"BODY[HEADER.FIELDS (\"Subject\")] {18}\r\nSubject: plain\r\n\r\n",
-		"BODY[HEADER.FIELDS.NOT (\"From\" \"To\" \"Subject\" \"Date\" \"Message-ID\")] {2}\r\n\r\n",
-		"BODY[HEADER]<6> {6}\r\nSender",
-		"BODY[HEADER.FIELDS (\"Subject\")]<0> {7}\r\nSubject",
-		"BODY[HEADER]<1000> {0}\r\n",
-	)
+	r.ok("EXAMINE INBOX")
 
 	// Sections read from the file: only their bytes.
 	bytes0 := e.srv.fileBytes.Load()
@@ -221,18 +248,20 @@ func TestFetchPartialReadsOnlyRange(t *testing.T) {
 	mustHave(t, u, fmt.Sprintf("RFC822.SIZE %d", len(big)))
 }
 
-// TestFetchCachesHeaderFields: the first BODY[HEADER.FIELDS (…)] of a
-// message reads its header from the file and keeps those fields with the
-// file; asking again for any of them opens no file and answers the same
-// bytes, partials included. Other fields, HEADER.FIELDS.NOT and HEADER
-// still read the file, and a request for new fields widens the cache.
-// The cache belongs to the file: a COPY uses it, and it goes with the
-// file's last message.
+// TestFetchCachesHeaderFields: of a header too large for the cache record
+// to keep whole, the record keeps the fields clients fetch for their lists
+// (message.KeptFields): HEADER.FIELDS of those opens no file. The first
+// BODY[HEADER.FIELDS (…)] of other fields reads the header from the file
+// and keeps those fields with the file; asking again for any of them opens
+// no file and answers the same bytes, partials included. Other fields,
+// HEADER.FIELDS.NOT and HEADER still read the file, and a request for new
+// fields widens the cache. The cache belongs to the file: a COPY uses it,
+// and it goes with the file's last message.
 func TestFetchCachesHeaderFields(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.user("alice", "secret")
 	for i := 1; i <= 3; i++ {
-		e.deliver("alice", "", msg(i, fmt.Sprintf("subject %d", i)))
+		e.deliver("alice", "", tracedMsg(i, fmt.Sprintf("subject %d", i)))
 	}
 	r := e.rawLogin("alice", "secret")
 	r.ok("SELECT INBOX")
@@ -242,46 +271,55 @@ func TestFetchCachesHeaderFields(t *testing.T) {
 		u := r.ok("%s", q)
 		return u, e.srv.filesOpened.Load() - opened
 	}
-	const q = "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject From)])"
+	// Thunderbird's message list fetch: from the records.
+	u, n := files("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])")
+	if n != 0 {
+		t.Errorf("FETCH of the kept fields opened %d files, want 0", n)
+	}
+	mustHave(t, u, "From: Sender 2 <sender2@example.org>\r\nTo: Rcpt <rcpt@example.com>\r\nSubject: subject 2\r\nDate: Mon, 2 Jan 2023 15:04:05 +0100\r\nMessage-ID: <m2@example.org>\r\n\r\n")
+
+	const q = "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject X-Mailer)])"
 	first, n := files(q)
 	if n != 3 {
 		t.Fatalf("first FETCH of header fields opened %d files, want 3", n)
 	}
-	mustHave(t, first, "From: Sender 2 <sender2@example.org>\r\nSubject: subject 2\r\n\r\n")
+	mustHave(t, first, "X-Mailer: mailer 2\r\nSubject: subject 2\r\n\r\n")
 	again, n := files(q)
 	if n != 0 || strings.Join(again, "\n") != strings.Join(first, "\n") {
 		t.Fatalf("second FETCH opened %d files, want 0; answers:\n%q\n%q", n, first, again)
 	}
-	u, n := files("FETCH 2 (BODY.PEEK[HEADER.FIELDS (subject)] BODY.PEEK[HEADER.FIELDS (FROM)]<0.12>)")
+	u, n = files("FETCH 2 (BODY.PEEK[HEADER.FIELDS (x-mailer)] BODY.PEEK[HEADER.FIELDS (X-MAILER)]<0.10>)")
 	if n != 0 {
 		t.Errorf("FETCH of cached fields in other case, with a partial, opened %d files", n)
 	}
-	mustHave(t, u, "{22}\r\nSubject: subject 2\r\n\r\n", "<0> {12}\r\nFrom: Sender")
+	mustHave(t, u, "{22}\r\nX-Mailer: mailer 2\r\n\r\n", "<0> {10}\r\nX-Mailer: ")
 
 	// Not all covered: the file; then the wider set is cached, an absent
 	// field included.
-	if _, n := files("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject X-Absent)])"); n != 3 {
+	if _, n := files("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-Mailer X-Absent)])"); n != 3 {
 		t.Errorf("FETCH of a field not cached opened %d files, want 3", n)
 	}
-	u, n = files("FETCH 3 (BODY.PEEK[HEADER.FIELDS (X-Absent)] BODY.PEEK[HEADER.FIELDS (From Subject)])")
+	u, n = files("FETCH 3 (BODY.PEEK[HEADER.FIELDS (X-Absent)] BODY.PEEK[HEADER.FIELDS (X-Mailer Subject)])")
 	if n != 0 {
 		t.Errorf("FETCH of the widened cache opened %d files", n)
 	}
-	mustHave(t, u, "BODY[HEADER.FIELDS (\"X-Absent\")] {2}\r\n\r\n", "From: Sender 3 <sender3@example.org>\r\nSubject: subject 3\r\n\r\n")
-	for _, q := range []string{"FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (Subject)])", "FETCH 1 (BODY.PEEK[HEADER])", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (Message-ID)])"} {
+	mustHave(t, u, "BODY[HEADER.FIELDS (\"X-Absent\")] {2}\r\n\r\n", "X-Mailer: mailer 3\r\nSubject: subject 3\r\n\r\n")
+	for _, q := range []string{"FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (Subject)])", "FETCH 1 (BODY.PEEK[HEADER])", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (Received)])"} {
 		if _, n := files(q); n != 1 {
 			t.Errorf("%s opened %d files, want 1", q, n)
 		}
 	}
 
-	// SEARCH HEADER of a kept field reads no file either (message 1 has
-	// Message-ID kept by the FETCH just above; 2 and 3 do not).
+	// SEARCH HEADER of a field kept in the record or with the file reads
+	// no file either (message 1 has Received kept by the FETCH just above;
+	// 2 and 3 do not).
 	opened := e.srv.filesOpened.Load()
-	checkSearch(t, r, "1 HEADER Message-ID m1@", "1")
-	if n := e.srv.filesOpened.Load() - opened; n != 0 {
-		t.Errorf("SEARCH HEADER of a kept field opened %d files", n)
-	}
+	checkSearch(t, r, "1 HEADER Received relay3", "1")
 	checkSearch(t, r, "HEADER Message-ID m3@", "3")
+	if n := e.srv.filesOpened.Load() - opened; n != 0 {
+		t.Errorf("SEARCH HEADER of kept fields opened %d files", n)
+	}
+	checkSearch(t, r, "HEADER Received relay3", "1 2 3")
 	if n := e.srv.filesOpened.Load() - opened; n != 2 {
 		t.Errorf("SEARCH HEADER of a field kept for one message of 3 opened %d files, want 2", n)
 	}
@@ -293,16 +331,16 @@ func TestFetchCachesHeaderFields(t *testing.T) {
 	r.ok("STORE 1 +FLAGS (\\Deleted)")
 	r.ok("EXPUNGE")
 	r.ok("SELECT Kept")
-	if u, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])"); n != 0 {
+	if u, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (X-Mailer)])"); n != 0 {
 		t.Errorf("FETCH of a copy's cached field opened %d files", n)
 	} else {
-		mustHave(t, u, "Subject: subject 1\r\n\r\n")
+		mustHave(t, u, "X-Mailer: mailer 1\r\n\r\n")
 	}
 	r.ok("STORE 1 +FLAGS (\\Deleted)")
 	r.ok("EXPUNGE")
-	e.deliver("alice", "Kept", msg(1, "subject 1"))
+	e.deliver("alice", "Kept", tracedMsg(1, "subject 1"))
 	r.ok("NOOP")
-	if _, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])"); n != 1 {
+	if _, n := files("FETCH 1 (BODY.PEEK[HEADER.FIELDS (X-Mailer)])"); n != 1 {
 		t.Errorf("FETCH of a message delivered again after its file lost every message opened %d files, want 1 (no cache left)", n)
 	}
 }

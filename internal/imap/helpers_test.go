@@ -129,6 +129,19 @@ func msg(n int, subject string) string {
 		"Body of message %d.\r\n", n, n, subject, n, n)
 }
 
+// tracedMsg is msg(n, subject) behind a trace header and an X-Mailer
+// field: a header too large for the cache record to keep whole, so that
+// only its message.KeptFields are kept and other header sections need the
+// file.
+func tracedMsg(n int, subject string) string {
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, "Received: from relay%d.example.net (relay%d.example.net [192.0.2.%d]) by mx.example.org with ESMTPS id %d-%d; Mon, 2 Jan 2023 15:04:%02d +0100\r\n", i, i, i, n, i, i)
+	}
+	fmt.Fprintf(&b, "X-Mailer: mailer %d\r\n", n)
+	return b.String() + msg(n, subject)
+}
+
 func (e *testEnv) client(user, pass string, h *imapclient.UnilateralDataHandler) *imapclient.Client {
 	e.t.Helper()
 	c, err := imapclient.DialInsecure(e.addr, &imapclient.Options{UnilateralDataHandler: h})

@@ -26,11 +26,14 @@ import (
 // flags, dates and sizes, the parsed-message cache when a header key or a
 // SENT* key needs it. Keys are tried cheapest first. FROM, TO, CC, BCC and
 // SUBJECT match the envelope, from the cache (RFC 3501 defines them on the
-// envelope structure's fields). HEADER of a field kept with the file
-// (store.HeaderFields, after a client fetched it) matches that; of another
-// field, it reads the top-level header from the message file, one read of
-// the range the cache gives (the cache holds its length, not its octets); BODY and TEXT also read the text parts (decoded
-// from their transfer encoding and, for the common charsets, to UTF-8).
+// envelope structure's fields). HEADER matches the header octets the
+// record keeps when they hold the field (message.Cache.KeptHeader: the
+// whole header, or the fields of message.KeptFields), else the fields kept
+// with the file (store.HeaderFields, after a client fetched them) when
+// they do; else it reads the top-level header from the message file, one
+// read of the range the cache gives. BODY and TEXT also read the text
+// parts (decoded from their transfer encoding and, for the common
+// charsets, to UTF-8).
 // Either opens the file only for messages that passed the cheaper keys, at
 // most once per message. Strings match case-insensitively, against the raw
 // value and against its RFC 2047 decoding. A message whose file cannot be
@@ -54,6 +57,10 @@ type searchMsg struct {
 	loaded  bool
 	header  string // folded, decoded header (TEXT)
 	body    string // folded, decoded text of the body (BODY, TEXT)
+
+	keptDone  bool              // kept and keptState read from c
+	kept      []byte            // the header octets the record keeps
+	keptState message.KeptState // what they are
 }
 
 type searcher struct {
@@ -312,6 +319,12 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 			}
 			continue
 		}
+		if kb, ok := x.keptFields(h.Key); ok {
+			if !textMatch(message.HeaderValues(kb, h.Key), h.Value) {
+				return false
+			}
+			continue
+		}
 		if x.hf.Covers([]string{h.Key}) {
 			if !textMatch(message.HeaderValues(x.hf.Block, h.Key), h.Value) {
 				return false
@@ -431,7 +444,9 @@ func (s *searcher) load(x *searchMsg) {
 		return
 	}
 	x.loaded = true
-	if !s.loadHeader(x) {
+	// The file first: a header the record keeps is no reason to match
+	// TEXT while the body cannot be read.
+	if s.file(x) == nil || !s.loadHeader(x) {
 		return
 	}
 	x.header = fold(decodeWords(string(x.c.RawHeader)))
@@ -456,6 +471,23 @@ func (s *searcher) file(x *searchMsg) *blob.Section {
 	return x.sec
 }
 
+// keptFields returns the top-level header octets x's record keeps (read
+// once), if they hold every field named name: the whole header (which
+// then is x.c.RawHeader too), or the fields of message.KeptFields.
+func (x *searchMsg) keptFields(name string) ([]byte, bool) {
+	if x.c == nil {
+		return nil, false
+	}
+	if !x.keptDone {
+		x.keptDone = true
+		x.kept, x.keptState = x.c.KeptHeader()
+		if x.keptState == message.KeptAll && x.c.RawHeader == nil {
+			x.c.RawHeader = x.kept
+		}
+	}
+	return x.kept, x.keptState == message.KeptAll || x.keptState == message.KeptFieldsOnly && message.IsKeptField(name)
+}
+
 // loadHeader makes x.c.RawHeader the message's top-level header: bytes
 // [0, x.c.HeaderLen()) of its file, read once (a cache decoded from a
 // version 2 record already holds it). It reports false, with s.err set,
@@ -468,6 +500,7 @@ func (s *searcher) loadHeader(x *searchMsg) bool {
 	if x.c == nil {
 		return false
 	}
+	x.keptFields("") // the whole header, if the record keeps it
 	n := x.c.HeaderLen()
 	if x.c.RawHeader == nil && n > 0 {
 		sec := s.file(x)

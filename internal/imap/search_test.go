@@ -73,11 +73,11 @@ func TestSearch(t *testing.T) {
 	for _, c := range cases {
 		checkSearch(t, r, c.q, c.want)
 	}
-	// Message files: flags, sizes, dates (SENT* included) and the
-	// envelope keys (FROM, TO, CC, BCC, SUBJECT) open none; HEADER reads
-	// each message's header from its file, and BODY its text, opened once
-	// per message when both need it, and only for messages that passed
-	// the cheaper keys.
+	// Message files: flags, sizes, dates (SENT* included), the envelope
+	// keys (FROM, TO, CC, BCC, SUBJECT) and HEADER of these small headers,
+	// which the records keep whole, open none; BODY reads the text, and
+	// only of messages that passed the cheaper keys. (HEADER of a field the
+	// record does not keep: TestSearchMissingFile.)
 	for _, c := range []struct {
 		q     string
 		files int64
@@ -86,8 +86,8 @@ func TestSearch(t *testing.T) {
 		{"OR FROM alice SUBJECT report", 0},
 		{"FLAGGED SUBJECT gr TO alice CC x BCC y", 0},
 		{"FROM alice BODY noon", 1},
-		{`HEADER X-Priority "" BODY café`, 4},
-		{`FLAGGED HEADER X-Priority ""`, 1},
+		{`HEADER X-Priority "" BODY café`, 1},
+		{`FLAGGED HEADER X-Priority ""`, 0},
 		{"BODY noon", 4},
 	} {
 		opened := e.srv.filesOpened.Load()
@@ -141,15 +141,16 @@ func TestSearch(t *testing.T) {
 }
 
 // A message whose file is missing matches no key that needs the file
-// (header keys, BODY, TEXT), and SEARCH still answers for the others;
-// FETCH still answers what the cache holds.
+// (BODY, TEXT, HEADER of a field its record does not keep), and SEARCH
+// still answers for the others; FETCH still answers what the cache holds,
+// kept header fields included, and NO for the message's other sections.
 func TestSearchMissingFile(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.user("alice", "secret")
 	ctx := context.Background()
 	var blobs []string
 	for i := 1; i <= 3; i++ {
-		in, err := e.st.Ingest(ctx, strings.NewReader(msg(i, fmt.Sprintf("subject %d", i))), 0)
+		in, err := e.st.Ingest(ctx, strings.NewReader(tracedMsg(i, fmt.Sprintf("subject %d", i))), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,8 +167,9 @@ func TestSearchMissingFile(t *testing.T) {
 	for _, c := range []struct{ q, want string }{
 		{"FROM sender", "1 2 3"}, // the envelope: no file needed
 		{"SUBJECT subject", "1 2 3"},
-		{`HEADER Message-ID ""`, "1 3"},
-		{`NOT HEADER Message-ID ""`, "2"}, // unreadable: does not match HEADER
+		{`HEADER Message-ID ""`, "1 2 3"}, // kept in the record
+		{`HEADER X-Mailer ""`, "1 3"},
+		{`NOT HEADER X-Mailer ""`, "2"}, // unreadable: does not match HEADER
 		{"BODY message", "1 3"},
 		{"TEXT sender", "1 3"},
 		{"FROM sender BODY message", "1 3"},
@@ -178,8 +180,10 @@ func TestSearchMissingFile(t *testing.T) {
 	}
 	u := r.ok("FETCH 2 (ENVELOPE BODYSTRUCTURE RFC822.SIZE FLAGS)")
 	mustHave(t, u, `"subject 2"`, "BODYSTRUCTURE (")
-	u = r.expect("NO", "FETCH 1:3 (BODY.PEEK[HEADER.FIELDS (Subject)])")
-	mustHave(t, u, "* 1 FETCH", "* 3 FETCH", "Subject: subject 3")
+	u = r.ok("FETCH 1:3 (BODY.PEEK[HEADER.FIELDS (Subject)])")
+	mustHave(t, u, "* 1 FETCH", "* 2 FETCH", "Subject: subject 2", "* 3 FETCH")
+	u = r.expect("NO", "FETCH 1:3 (BODY.PEEK[HEADER.FIELDS (X-Mailer)])")
+	mustHave(t, u, "* 1 FETCH", "* 3 FETCH", "X-Mailer: mailer 3")
 	mustNotHave(t, u, "* 2 FETCH")
 }
 

@@ -82,10 +82,12 @@ type Cache struct {
 	// [0, Body.BodyStart) of the message file. It is what HeaderFields and
 	// Header read. Nil when the message has no header at all.
 	//
-	// It is not stored: Parse fills it, but MarshalBinary keeps only its
-	// length (Body.BodyStart), so it is nil after UnmarshalBinary of a
-	// record (except a version 2 record, which held it). A caller that
-	// needs it reads bytes [0, HeaderLen()) of the message file into it.
+	// It is not stored as such: Parse fills it, but MarshalBinary keeps
+	// its length (Body.BodyStart) and some or all of its fields
+	// (KeptHeader), so it is nil after UnmarshalBinary of a record (except
+	// a version 2 record, which held it). A caller that needs it takes it
+	// from KeptHeader when that is KeptAll, else reads bytes
+	// [0, HeaderLen()) of the message file into it.
 	RawHeader []byte
 
 	// Date is the Date: header field parsed for SEARCH SENTON/SENTBEFORE/
@@ -101,6 +103,9 @@ type Cache struct {
 	// of RawHeader when it is loaded) and its body the message text. Its
 	// MIME fields make the top-level BODYSTRUCTURE.
 	Body Part
+
+	// kept is the header fields a version 4 record holds (KeptHeader).
+	kept keptRef
 }
 
 // HeaderLen is the length of the top-level header block, including the

@@ -1,10 +1,10 @@
 // Package message parses a stored RFC 5322 / MIME message once, at
 // delivery, into a compact cache record, so that IMAP FETCH of ENVELOPE,
-// BODY, BODYSTRUCTURE, RFC822.SIZE and BINARY.SIZE, and SEARCH SENTON/
+// BODY, BODYSTRUCTURE, RFC822.SIZE and BINARY.SIZE, of the header fields
+// mail clients fetch for their message lists, and SEARCH SENTON/
 // SENTBEFORE/SENTSINCE, are answered without opening the message file, and
-// every BODY[section] or BINARY[section] (BODY[HEADER] and
-// BODY[HEADER.FIELDS …] included) and the header SEARCH keys cost one read
-// of a known octet range of it.
+// every other BODY[section] or BINARY[section] costs one read of a known
+// octet range of it.
 //
 // # What is cached
 //
@@ -12,11 +12,16 @@
 //
 //   - Size: RFC822.SIZE, the octets as stored;
 //   - the length of the top-level header block (Body.BodyStart, HeaderLen),
-//     but not its octets: real headers (Received, DKIM-Signature, …) are
-//     often several kilobytes, more than all the rest of the record, and
-//     the message file has them. BODY[HEADER], BODY[HEADER.FIELDS[.NOT] …]
-//     and the header SEARCH keys (HEADER, FROM, TO, CC, BCC, SUBJECT, and
-//     TEXT) read octets [0, HeaderLen()) of the message file, one read of a
+//     and of its octets only the fields of KeptFields (From, To, Cc,
+//     Subject, Date, Message-ID, References, Content-Type, the
+//     priorities, …) or, when it is small, the whole block (KeptHeader,
+//     kept.go): real headers (Received, DKIM-Signature, …) are often
+//     several kilobytes, more than all the rest of the record, and the
+//     message file has them. Most kept fields cost one octet each: they
+//     are what a line template makes of the envelope or the Content-Type.
+//     Whatever the record does not keep, BODY[HEADER], other
+//     BODY[HEADER.FIELDS[.NOT] …] and the SEARCH keys HEADER and TEXT
+//     read from octets [0, HeaderLen()) of the message file, one read of a
 //     known range; loaded into RawHeader, they are what HeaderFields and
 //     Header read;
 //   - Date: the Date: field parsed, for SEARCH SENTON/SENTBEFORE/SENTSINCE;
@@ -119,8 +124,8 @@
 // position in the record, counted in octets from its first (the version
 // octet, offset 0).
 //
-//	record   = version:1 octet (= Version, 3) size:uv header-len:uv
-//	           date envelope top-part
+//	record   = version:1 octet (= Version, 4) size:uv header-len:uv
+//	           date envelope top-part kept
 //	date     = 0x00 (none) / 0x01 unix-seconds:sv utc-offset-seconds:sv /
 //	           (0x02+k) unix-seconds:sv utc-offset-seconds:sv, for k < 4:
 //	           as 0x01, and the top-level envelope's Date is that date
@@ -157,6 +162,8 @@
 //	           B 0x20: binary-size is body-len
 //	params   = count:uv then count × (name:str value:str)
 //	languages= count:uv then count × str
+//	kept     = the header fields kept (kept.go): 0x00 none /
+//	           state:1 octet count:uv count × line
 //
 // Date layouts (Go time layouts; "-0000" is literal, so layouts 2 and 3
 // only give a zero offset, as RFC 5322's "-0000" and Python's formatdate
@@ -193,13 +200,16 @@
 // the header no longer than the message; a kind of 3, flag bits 0x40 and
 // 0x80, and date octets past 0x05 are corrupt.
 //
+// Version 3 records are version 4 records without kept: they decode with
+// no header fields kept (KeptNone), and re-encode as version 4 with 0x00.
 // Version 2 records, which older databases hold, are still read (never
 // written). They differ from version 3 in this: header-len is followed by
 // the header octets; date is 0x00 or 0x01 only, and the top-level
 // envelope always holds its date field; the top-level part is a part with
-// its three offsets; flags is the kind only; and a str reference's offset
-// is into that header (the len octets at offset in the header), not into
-// the record. UnmarshalBinary fills RawHeader from a version 2 record and
-// leaves it nil for a version 3 one. A record of any other version is
+// its three offsets; flags is the kind only; a str reference's offset is
+// into that header (the len octets at offset in the header), not into the
+// record; and there is no kept. UnmarshalBinary fills RawHeader from a
+// version 2 record (KeptHeader is then the whole header) and leaves it nil
+// for the later versions. A record of any other version is
 // refused with ErrVersion: re-parse the message file.
 package message

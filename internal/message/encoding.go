@@ -17,11 +17,17 @@ import (
 // header is read from the message file), its strings refer to earlier
 // octets of the record, and it leaves out a Date field that the parsed
 // date gives and part fields with their commonest values.
-// UnmarshalBinary reads versions 2 and 3; MarshalBinary writes version 3.
-const Version = 3
+// Version 4 is version 3 with, at its end, some or all of the top-level
+// header's fields (kept.go).
+// UnmarshalBinary reads versions 2 to 4; MarshalBinary writes version 4.
+const Version = 4
 
-// version2 is the previous format, still read: existing databases hold it.
-const version2 = 2
+// version2 and version3 are previous formats, still read: existing
+// databases hold them.
+const (
+	version2 = 2
+	version3 = 3
+)
 
 // ErrVersion is returned by UnmarshalBinary for a record of another format
 // version: parse the message file again and store the new record.
@@ -140,6 +146,7 @@ func (c *Cache) AppendBinary(b []byte) ([]byte, error) {
 	if err := e.part(&c.Body, 0, 0, c.Size); err != nil {
 		return nil, fmt.Errorf("message: encode: %w", err)
 	}
+	e.keptHeader(c)
 	return e.b, nil
 }
 
@@ -354,8 +361,8 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("message: decode: empty record: %w", errTruncated)
 	}
-	if data[0] != Version && data[0] != version2 {
-		return fmt.Errorf("message: decode: record version %d, want %d or %d: %w", data[0], Version, version2, ErrVersion)
+	if data[0] < version2 || data[0] > Version {
+		return fmt.Errorf("message: decode: record version %d, want %d to %d: %w", data[0], version2, Version, ErrVersion)
 	}
 	// One copy of the record, with room after it for the Date a version 3
 	// record may leave out, so that every decoded string is in the one
@@ -404,6 +411,12 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 	}
 	d.envelope(&nc.Envelope, layout >= 0)
 	d.part(&nc.Body, 0, 0, nc.Size)
+	if data[0] == Version && d.err == nil {
+		off := d.i
+		if _, st := d.kept(&nc, false); st != KeptNone {
+			nc.kept = keptRef{rec: d.s, off: off, state: st}
+		}
+	}
 	if d.err == nil && d.i != len(d.s) {
 		d.fail(errCorrupt) // trailing octets
 	}

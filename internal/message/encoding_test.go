@@ -38,7 +38,7 @@ func roundTrip(t testing.TB, c *Cache) []byte {
 	if d.Body.BodyStart != int64(len(c.RawHeader)) || d.HeaderLen() != int64(len(c.RawHeader)) {
 		t.Fatalf("decoded header length %d, want %d", d.Body.BodyStart, len(c.RawHeader))
 	}
-	if !reflect.DeepEqual(withoutHeader(c), &d) {
+	if !sameDecoded(c, &d) {
 		t.Fatalf("decoded cache differs:\n got %s %s\nwant %s %s",
 			imapString(envTree(&d.Envelope)), imapString(bsTree(&d.Body, true)),
 			imapString(envTree(&c.Envelope)), imapString(bsTree(&c.Body, true)))
@@ -50,13 +50,22 @@ func roundTrip(t testing.TB, c *Cache) []byte {
 	// With the header loaded again (as a caller reads it from the file),
 	// the cache is the one encoded, and encodes the same.
 	d.RawHeader = c.RawHeader
-	if !reflect.DeepEqual(c, &d) {
+	if !sameDecoded(c, &d) {
 		t.Fatalf("decoded cache with its header differs")
 	}
 	if b3, err := d.MarshalBinary(); err != nil || !bytes.Equal(b, b3) {
 		t.Fatalf("re-encoding with the header differs (%v)", err)
 	}
 	return b
+}
+
+// sameDecoded reports whether d holds what c holds, apart from RawHeader
+// (a record has none) and where a record's kept header is (kept); the
+// kept headers themselves are compared by TestKeptHeader.
+func sameDecoded(c, d *Cache) bool {
+	x, y := withoutHeader(c), withoutHeader(d)
+	x.kept, y.kept = keptRef{}, keptRef{}
+	return reflect.DeepEqual(x, y)
 }
 
 // withoutHeader is a shallow copy of c with RawHeader nil: what a record
@@ -69,8 +78,8 @@ func withoutHeader(c *Cache) *Cache {
 
 // plainRecord writes c as the encoder of version 2 wrote it without its
 // string references (version2), or as version 3 without any of its
-// shortcuts (Version): no references, no date layout, no part flags but
-// the kind. Both decode to c; UnmarshalBinary must accept what older or
+// shortcuts (version3, or Version with no header fields kept): no
+// references, no date layout, no part flags but the kind. All decode to c; UnmarshalBinary must accept what older or
 // simpler encoders write. It is written independently of encoding.go, from
 // the grammar in doc.go.
 func plainRecord(c *Cache, version byte) []byte {
@@ -182,6 +191,9 @@ func plainRecord(c *Cache, version byte) []byte {
 	}
 	envelope(&c.Envelope)
 	part(&c.Body, true, 0)
+	if version == Version {
+		b = append(b, byte(KeptNone)) // no header fields kept
+	}
 	return b
 }
 
@@ -207,7 +219,7 @@ func TestRoundTrip(t *testing.T) {
 // re-encode to rec, the record MarshalBinary made of c.
 func v2RoundTrip(t testing.TB, c *Cache, rec []byte) {
 	t.Helper()
-	for _, v := range []byte{version2, Version} {
+	for _, v := range []byte{version2, version3, Version} {
 		var d Cache
 		if err := d.UnmarshalBinary(plainRecord(c, v)); err != nil {
 			t.Fatalf("plain version %d record: %v", v, err)
@@ -216,13 +228,31 @@ func v2RoundTrip(t testing.TB, c *Cache, rec []byte) {
 		if v != version2 {
 			want = withoutHeader(c)
 		}
-		if !reflect.DeepEqual(want, &d) {
+		if !sameDecoded(want, &d) {
 			t.Fatalf("plain version %d record decodes differently", v)
 		}
-		if b, err := d.MarshalBinary(); err != nil || !bytes.Equal(b, rec) {
+		// A record without the header keeps none of it when re-encoded.
+		wantRec := rec
+		if v != version2 {
+			wantRec = withoutKept(t, rec)
+		}
+		if b, err := d.MarshalBinary(); err != nil || !bytes.Equal(b, wantRec) {
 			t.Fatalf("plain version %d record re-encodes differently (%v)", v, err)
 		}
 	}
+}
+
+// withoutKept is a version 4 record without its kept-header section.
+func withoutKept(t testing.TB, rec []byte) []byte {
+	t.Helper()
+	var d Cache
+	if err := d.UnmarshalBinary(rec); err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	if d.kept.state == KeptNone {
+		return rec
+	}
+	return append(rec[:d.kept.off:d.kept.off], byte(KeptNone))
 }
 
 // TestUnmarshalV2 decodes records written by the version 2 encoder (with
@@ -272,7 +302,7 @@ func TestUnmarshalV2(t *testing.T) {
 			if err := d.UnmarshalBinary(b); err != nil {
 				t.Fatalf("UnmarshalBinary of the re-encoding: %v", err)
 			}
-			if b[0] != Version || !reflect.DeepEqual(withoutHeader(&c), &d) {
+			if b[0] != Version || !sameDecoded(&c, &d) {
 				t.Errorf("re-encoded as version %d, decodes differently", b[0])
 			}
 			if len(b) >= len(rec) && len(c.RawHeader) > 100 {
@@ -362,7 +392,7 @@ func TestReferences(t *testing.T) {
 				if err == nil {
 					err = d2.UnmarshalBinary(b2)
 				}
-				if err != nil || !reflect.DeepEqual(&d, &d2) {
+				if err != nil || !sameDecoded(&d, &d2) {
 					t.Errorf("reference to %d octets at %d: re-encoding differs (%v)", tc.n, tc.off, err)
 				}
 			}
@@ -378,7 +408,7 @@ func TestReferences(t *testing.T) {
 		t.Fatalf("subject not found once in % x", v2)
 	}
 	ref := bytes.Join([][]byte{v2[:i], {0x0a, 9}, v2[i+len(inline):]}, nil)
-	if err := d.UnmarshalBinary(ref); err != nil || !reflect.DeepEqual(c, &d) {
+	if err := d.UnmarshalBinary(ref); err != nil || !sameDecoded(c, &d) {
 		t.Errorf("version 2 record with a header reference: %v", err)
 	}
 	for _, off := range []byte{14, 20, 0x7f} { // past the header's 17 octets
@@ -529,10 +559,11 @@ func TestRecordSize(t *testing.T) {
 	// with them: 12 for size, header length and date (the Date field left
 	// out), Subject 41, From 50, Sender and Reply-To 2, To 11 (its host a
 	// reference to From's), Cc, Bcc and In-Reply-To 3, Message-ID 34, and
-	// 2 for the body part (flags, lines).
+	// 2 for the body part (flags, lines); then 9 for the whole header
+	// (version 4): state, count, and each of its 7 fields a line template.
 	t.Logf("typical message: %d octets of record: %q", len(rec), rec)
-	if len(rec) > 160 {
-		t.Errorf("typical message: record of %d octets, want at most 160", len(rec))
+	if len(rec) > 170 {
+		t.Errorf("typical message: record of %d octets, want at most 170", len(rec))
 	}
 	for _, m := range corpus() {
 		c := Parse(m.raw())
@@ -540,7 +571,8 @@ func TestRecordSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%-24s %5d octets of record (%d of plain version 3 record)", m.name, len(b), len(plainRecord(c, Version)))
+		t.Logf("%-24s %5d octets of record, %4d of them header fields (%d of plain version 3 record)",
+			m.name, len(b), len(b)-len(withoutKept(t, b)), len(plainRecord(c, version3)))
 	}
 }
 
@@ -573,12 +605,13 @@ func TestMarshalRejectsInconsistentCache(t *testing.T) {
 	if _, err := bad.MarshalBinary(); err == nil {
 		t.Errorf("empty, non-nil RawHeader for a header of %d octets: encoded", c.HeaderLen())
 	}
-	// Without its header (decoded from a record), a cache encodes the same.
+	// Without its header (decoded from a record), a cache encodes the same
+	// but for the header fields it no longer has.
 	want, err := c.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := withoutHeader(c).MarshalBinary(); err != nil || !bytes.Equal(got, want) {
+	if got, err := withoutHeader(c).MarshalBinary(); err != nil || !bytes.Equal(got, withoutKept(t, want)) {
 		t.Errorf("cache without RawHeader encodes differently (%v)", err)
 	}
 }
@@ -771,14 +804,14 @@ func TestDateLayouts(t *testing.T) {
 // corrupt.
 func TestPartFlags(t *testing.T) {
 	c := Parse([]byte("Subject: s\r\n\r\nbody\r\n"))
-	rec := roundTrip(t, c)
+	rec := withoutKept(t, roundTrip(t, c))
 	all := byte(kindLeaf | flagPlain | flag7bit | flagNoExt | flagBinSize)
-	if rec[len(rec)-2] != all || rec[len(rec)-1] != 1 { // flags, lines
-		t.Fatalf("record % x does not end with flags %#x and 1 line", rec, all)
+	if rec[len(rec)-3] != all || rec[len(rec)-2] != 1 || rec[len(rec)-1] != 0 { // flags, lines, no header fields
+		t.Fatalf("record % x does not end with flags %#x, 1 line and no header fields", rec, all)
 	}
 	for _, o := range []byte{all | 64, all | 128, all | 3} {
 		bad := append([]byte(nil), rec...)
-		bad[len(bad)-2] = o
+		bad[len(bad)-3] = o
 		var d Cache
 		if err := d.UnmarshalBinary(bad); !errors.Is(err, errCorrupt) {
 			t.Errorf("flags %#x: %v", o, err)
