@@ -397,6 +397,61 @@ func TestDeletedWhileSelected(t *testing.T) {
 	r.ok("UNSELECT")
 }
 
+// RENAME INBOX while another session has INBOX selected: INBOX goes on
+// existing, new and empty, and takes new mail, so that session is told its
+// messages are gone and then ended (BYE), idling or not; it logs in again
+// and finds the new INBOX. The session that renamed INBOX itself is not
+// ended.
+func TestInboxRenamedWhileSelected(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	for i := 1; i <= 2; i++ {
+		e.deliver("alice", "", msg(i, "x"))
+	}
+	idler := e.rawLogin("alice", "secret")
+	idler.ok("SELECT INBOX")
+	busy := e.rawLogin("alice", "secret")
+	busy.ok("EXAMINE INBOX")
+	own := e.rawLogin("alice", "secret")
+	own.ok("SELECT INBOX")
+	idler.send("IDLE")
+	if l := idler.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	renamed := own.ok("RENAME INBOX Old")
+	e.deliver("alice", "", msg(3, "new"))
+	var got []string
+	for {
+		l := idler.line()
+		got = append(got, l)
+		if strings.HasPrefix(l, "* BYE") {
+			break
+		}
+	}
+	if strings.Join(got[:2], " ") != "* 2 EXPUNGE * 1 EXPUNGE" {
+		t.Errorf("idling session got %q", got)
+	}
+	// A session between commands learns it at its next command, which gets
+	// no tagged answer: the connection is closed after the BYE.
+	busy.send("NOOP")
+	got = nil
+	for {
+		l, err := busy.r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		got = append(got, strings.TrimSuffix(l, "\r\n"))
+	}
+	if len(got) != 3 || got[0] != "* 2 EXPUNGE" || !strings.HasPrefix(got[2], "* BYE") {
+		t.Errorf("session that had INBOX examined got %q", got)
+	}
+	mustHave(t, renamed, "* 2 EXPUNGE", "* 1 EXPUNGE")
+	mustNotHave(t, append(renamed, own.ok("NOOP")...), "BYE")
+	mustHave(t, own.ok("SELECT INBOX"), "* 1 EXISTS")
+	again := e.rawLogin("alice", "secret")
+	mustHave(t, again.ok("SELECT INBOX"), "* 1 EXISTS")
+}
+
 // The go-imap client follows EXISTS and EXPUNGE from another session.
 func TestClientSeesOthers(t *testing.T) {
 	e := newEnv(t, Options{})

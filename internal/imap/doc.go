@@ -23,9 +23,13 @@
 // EXPUNGE after any command but FETCH, STORE and SEARCH, and at once during
 // IDLE. A message expunged elsewhere keeps its sequence number until then;
 // FETCH leaves it out and answers NO [EXPUNGEISSUED], COPY and MOVE refuse
-// to copy part of a set. A mailbox deleted (or INBOX renamed) under a
-// session loses all its messages (one EXPUNGE each), after which commands
-// in it answer NO [NONEXISTENT] until another SELECT. A session's own
+// to copy part of a set; their UID forms ignore it (a UID that no longer
+// exists, RFC 3501 6.4.8), act on the rest and are followed by the
+// EXPUNGE. A mailbox deleted under a session loses all its messages (one
+// EXPUNGE each), after which commands in it answer NO [NONEXISTENT] until
+// another SELECT. INBOX renamed by another session does the same, then
+// ends the session (BYE): the new INBOX takes new mail, and a client left
+// without a selection would never hear of it. A session's own
 // changes are not echoed back: the MODSEQ of each of its flag changes is
 // noted, and the notification carrying it is dropped.
 //

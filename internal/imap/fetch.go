@@ -371,7 +371,9 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, ns goimap.NumSet, o *goimap.
 	if unreadable {
 		return no(goimap.ResponseCodeServerBug, "Some messages could not be read; the administrator has the details in the log")
 	}
-	if missing {
+	if missing && !isUIDSet(ns) {
+		// UID FETCH ignores a UID that no longer exists (RFC 3501
+		// 6.4.8); the EXPUNGE follows it.
 		return no(codeExpungeIssued, "Some messages were expunged by another session")
 	}
 	return nil

@@ -66,6 +66,9 @@ func (ss *session) Rename(from, to string, _ *goimap.RenameOptions) error {
 	to = strings.TrimSuffix(to, string(delim))
 	ctx, cancel := ss.ctx()
 	defer cancel()
+	if m := ss.sel; m != nil && m.name == "INBOX" && strings.EqualFold(from, "INBOX") {
+		m.renamedOwn = true // this session knows; see selected.inboxRenamed
+	}
 	if err := ss.srv.st.RenameMailbox(ctx, ss.acct.Name, from, to); err != nil {
 		return ss.storeErr("RENAME", err, codeNonExistent)
 	}

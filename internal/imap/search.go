@@ -26,7 +26,9 @@ import (
 // flags, dates and sizes, the parsed-message cache when a header key or a
 // SENT* key needs it. Keys are tried cheapest first. FROM, TO, CC, BCC and
 // SUBJECT match the envelope, from the cache (RFC 3501 defines them on the
-// envelope structure's fields). HEADER matches the header octets the
+// envelope structure's fields), or the field's text as sent when the
+// record keeps it (go-imap gives HEADER FROM x, which is about the text,
+// as FROM x). HEADER matches the header octets the
 // record keeps when they hold the field (message.Cache.KeptHeader: the
 // whole header, or the fields of message.KeptFields), else the fields kept
 // with the file (store.HeaderFields, after a client fetched them) when
@@ -126,13 +128,30 @@ func (ss *session) Search(kind imapserver.NumKind, c *goimap.SearchCriteria, o *
 	if o.ReturnSave {
 		m.searchRes = nil
 		if err == nil {
-			m.searchRes = d.uids
+			m.searchRes = savedResult(d.uids, o)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return d.data, nil
+}
+
+// savedResult is what SAVE keeps of a result, UIDs ascending (RFC 5182
+// 2.1): with MIN and/or MAX but neither ALL nor COUNT, only the minimum
+// and/or the maximum; else all of it.
+func savedResult(uids []uint32, o *goimap.SearchOptions) []uint32 {
+	if len(uids) == 0 || o.ReturnAll || o.ReturnCount || !o.ReturnMin && !o.ReturnMax {
+		return uids
+	}
+	var saved []uint32
+	if o.ReturnMin {
+		saved = append(saved, uids[0])
+	}
+	if o.ReturnMax && (!o.ReturnMin || len(uids) > 1) {
+		saved = append(saved, uids[len(uids)-1])
+	}
+	return saved
 }
 
 type searchResult struct {
@@ -314,8 +333,14 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 			return false
 		}
 		if vals, ok := envelopeText(&x.c.Envelope, h.Key); ok {
+			// The envelope, or the field's text as sent when the record
+			// keeps it: HEADER FROM x is about the text (RFC 3501
+			// 6.4.4), and go-imap gives FROM x and HEADER FROM x alike.
 			if !textMatch(vals, h.Value) {
-				return false
+				kb, kept := x.keptFields(h.Key)
+				if !kept || !textMatch(message.HeaderValues(kb, h.Key), h.Value) {
+					return false
+				}
 			}
 			continue
 		}

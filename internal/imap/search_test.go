@@ -119,10 +119,19 @@ func TestSearch(t *testing.T) {
 	if strings.Join(u, " ") != "* 2 FETCH (UID 4)" {
 		t.Fatalf("FETCH $: %q", u)
 	}
+	// With MIN or MAX alone, SAVE keeps only those (RFC 5182 2.1); with
+	// ALL or COUNT, the whole result.
 	u = r.ok("SEARCH RETURN (SAVE MIN) OR DRAFT FLAGGED")
 	mustHave(t, u, "MIN 1")
 	u = r.ok("UID SEARCH $")
-	mustHave(t, u, "* SEARCH 2 4")
+	mustHave(t, u, "* SEARCH 2")
+	mustNotHave(t, u, "* SEARCH 2 4")
+	r.ok("SEARCH RETURN (SAVE MAX MIN) OR DRAFT FLAGGED")
+	mustHave(t, r.ok("UID SEARCH $"), "* SEARCH 2 4")
+	r.ok("SEARCH RETURN (SAVE MAX) OR DRAFT FLAGGED")
+	mustHave(t, r.ok("UID SEARCH $"), "* SEARCH 4")
+	r.ok("SEARCH RETURN (SAVE MIN COUNT) OR DRAFT FLAGGED")
+	mustHave(t, r.ok("UID SEARCH $"), "* SEARCH 2 4")
 	u = r.ok("SEARCH NOT $")
 	if strings.Join(u, " ") != "* SEARCH" {
 		t.Fatalf("SEARCH NOT $: %q", u)
@@ -204,5 +213,33 @@ func checkSearch(t *testing.T, r *raw, q, want string) {
 	}
 	if got != want {
 		t.Errorf("SEARCH %s = %q, want %q", q, got, want)
+	}
+}
+
+// TestSearchHeaderText: HEADER FROM x matches the field's text as sent
+// (RFC 3501 6.4.4), comments and quoting included, as well as the
+// envelope form FROM x matches; both from the record, no file opened.
+func TestSearchHeaderText(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	e.deliver("alice", "", "From: alice@example.com (Alice Comment)\r\nTo: \"Bob, B.\" <bob@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?= time\r\n\r\nbody\r\n")
+	e.deliver("alice", "", msg(2, "other"))
+	r := e.rawLogin("alice", "secret")
+	r.ok("EXAMINE INBOX")
+	opened := e.srv.filesOpened.Load()
+	for _, c := range []struct{ q, want string }{
+		{`HEADER FROM "alice@example.com (Alice"`, "1"},
+		{`FROM "Alice Comment <alice@example.com>"`, "1"},
+		{`HEADER TO "\"Bob, B.\""`, "1"},
+		{`TO "Bob, B. <bob@"`, "1"},
+		{`HEADER SUBJECT "=?utf-8?q?caf"`, "1"},
+		{`SUBJECT "café"`, "1"},
+		{`NOT HEADER FROM "(Alice"`, "2"},
+		{`HEADER FROM "sender2@"`, "2"},
+	} {
+		checkSearch(t, r, c.q, c.want)
+	}
+	if n := e.srv.filesOpened.Load() - opened; n != 0 {
+		t.Errorf("SEARCH of envelope keys opened %d files", n)
 	}
 }

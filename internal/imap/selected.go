@@ -42,6 +42,12 @@ type selected struct {
 	own     map[uint64]struct{} // MODSEQs of this session's own flag changes
 	resync  bool                // the watcher overflowed: re-read the mailbox
 	deleted bool                // the mailbox is gone (deleted, or INBOX renamed)
+	// inboxRenamed: the mailbox was INBOX and another session renamed it.
+	// INBOX still exists, new and empty, and takes new mail: a session
+	// left with nothing selected would never hear of it, so once told the
+	// messages are gone, it is ended (BYE) and the client logs in again.
+	inboxRenamed bool
+	renamedOwn   bool // this session renamed INBOX itself: no BYE
 
 	searchRes []uint32 // SEARCHRES "$" (RFC 5182), UIDs ascending
 }
@@ -192,6 +198,7 @@ func (m *selected) apply(ev store.Event) {
 			// RENAME INBOX moved its messages away: for a session that
 			// selected INBOX, INBOX is now another mailbox.
 			m.deleted = true
+			m.inboxRenamed = !m.renamedOwn
 		} else {
 			m.name = ev.Name
 		}
@@ -356,6 +363,9 @@ func (ss *session) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if m.deleted {
 		m.newUIDs = nil
 		clear(m.flagged)
+		if m.inboxRenamed && allowExpunge {
+			ss.bye("INBOX was renamed by another session; a new INBOX takes new mail, log in again to see it")
+		}
 		return nil
 	}
 	if len(m.newUIDs) > 0 {

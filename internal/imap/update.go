@@ -164,6 +164,23 @@ func (m *selected) expunged(gone []uint32, write func(uint32) error) error {
 	return m.expungeView(func(u uint32) bool { _, ok := set[u]; return ok }, write)
 }
 
+// isUIDSet reports whether a command named its messages by UID (UID
+// FETCH, UID COPY, …): a UID that no longer exists is then ignored (RFC
+// 3501 6.4.8) rather than an error.
+func isUIDSet(ns goimap.NumSet) bool {
+	_, ok := ns.(goimap.UIDSet)
+	return ok
+}
+
+// withoutGone is uids without those another session expunged and the
+// client has not been told of yet.
+func (m *selected) withoutGone(uids []uint32) []uint32 {
+	if len(m.gone) == 0 {
+		return uids
+	}
+	return slices.DeleteFunc(uids, func(u uint32) bool { _, g := m.gone[u]; return g })
+}
+
 // pendingGone reports whether any of the UIDs was expunged by someone else
 // and the client has not been told yet.
 func (m *selected) pendingGone(uids []uint32) bool {
@@ -197,8 +214,10 @@ func appendUID(s goimap.UIDSet, u uint32) goimap.UIDSet {
 }
 
 // Copy answers COPY and UID COPY (COPYUID, RFC 4315). Flags and internal
-// dates are kept. A message another session expunged makes the copy fail
-// as a whole (NO [EXPUNGEISSUED], nothing copied).
+// dates are kept. In COPY, a message another session expunged makes the
+// copy fail as a whole (NO [EXPUNGEISSUED], nothing copied); UID COPY
+// copies the messages that still exist (a UID that does not is ignored,
+// RFC 3501 6.4.8), and the EXPUNGE follows it.
 func (ss *session) Copy(ns goimap.NumSet, dest string) (*goimap.CopyData, error) {
 	defer ss.begin()()
 	m, err := ss.selectedOK()
@@ -210,6 +229,10 @@ func (ss *session) Copy(ns goimap.NumSet, dest string) (*goimap.CopyData, error)
 		return nil, err
 	}
 	uids := m.uidsOf(idx)
+	byUID := isUIDSet(ns)
+	if byUID {
+		uids = m.withoutGone(uids)
+	}
 	if m.pendingGone(uids) {
 		return nil, no(codeExpungeIssued, "Some of the messages were expunged by another session; nothing copied")
 	}
@@ -220,7 +243,7 @@ func (ss *session) Copy(ns goimap.NumSet, dest string) (*goimap.CopyData, error)
 		return nil, ss.storeErr("COPY", err, codeTryCreate)
 	}
 	if len(res.Source) == 0 {
-		if len(uids) > 0 {
+		if len(uids) > 0 && !byUID {
 			return nil, no(codeExpungeIssued, "The messages were expunged by another session; nothing copied")
 		}
 		return nil, nil
@@ -229,7 +252,8 @@ func (ss *session) Copy(ns goimap.NumSet, dest string) (*goimap.CopyData, error)
 }
 
 // Move answers MOVE and UID MOVE (RFC 6851): the copy and the expunge are
-// one store transaction.
+// one store transaction. Messages another session expunged are treated as
+// in Copy.
 func (ss *session) Move(w *imapserver.MoveWriter, ns goimap.NumSet, dest string) error {
 	defer ss.begin()()
 	m, err := ss.selectedOK()
@@ -244,6 +268,10 @@ func (ss *session) Move(w *imapserver.MoveWriter, ns goimap.NumSet, dest string)
 		return err
 	}
 	uids := m.uidsOf(idx)
+	byUID := isUIDSet(ns)
+	if byUID {
+		uids = m.withoutGone(uids)
+	}
 	if m.pendingGone(uids) {
 		return no(codeExpungeIssued, "Some of the messages were expunged by another session; nothing moved")
 	}
@@ -254,7 +282,7 @@ func (ss *session) Move(w *imapserver.MoveWriter, ns goimap.NumSet, dest string)
 		return ss.storeErr("MOVE", err, codeTryCreate)
 	}
 	if len(res.Source) == 0 {
-		if len(uids) > 0 {
+		if len(uids) > 0 && !byUID {
 			return no(codeExpungeIssued, "The messages were expunged by another session; nothing moved")
 		}
 		return nil

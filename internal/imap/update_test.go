@@ -322,3 +322,51 @@ func TestAppendLiteral8(t *testing.T) {
 	u = r.ok(`LIST "" "quo*"`)
 	mustHave(t, u, `"quo\"te\\back"`)
 }
+
+// TestUIDCommandsAfterOthersExpunge: after another session expunged a
+// message this one has not been told of, FETCH and COPY by sequence number
+// answer NO [EXPUNGEISSUED], but UID FETCH, UID COPY and UID MOVE ignore
+// the UID that no longer exists (RFC 3501 6.4.8), act on the others, and
+// are followed by the EXPUNGE and EXISTS (allowed during UID commands,
+// RFC 3501 7.4.1): a client that uses only UID commands stays in step.
+func TestUIDCommandsAfterOthersExpunge(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	for i := 1; i <= 3; i++ {
+		e.deliver("alice", "", msg(i, fmt.Sprintf("subject %d", i)))
+	}
+	a := e.rawLogin("alice", "secret")
+	b := e.rawLogin("alice", "secret")
+	a.ok("CREATE Dest")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+	b.ok("EXPUNGE")
+	e.deliver("alice", "", msg(4, "subject 4"))
+
+	a.expect("NO [EXPUNGEISSUED]", "FETCH 1:3 (UID)")
+	a.expect("NO [EXPUNGEISSUED]", "COPY 1:3 Dest")
+	u := a.ok("UID FETCH 1:* (FLAGS)")
+	mustHave(t, u, "* 1 FETCH (UID 1 FLAGS", "* 3 FETCH (UID 3 FLAGS", "* 2 EXPUNGE", "* 3 EXISTS")
+	mustNotHave(t, u, "UID 2 ")
+	u = a.ok("UID FETCH 1:* (FLAGS)")
+	mustHave(t, u, "* 3 FETCH (UID 4 FLAGS")
+	mustNotHave(t, u, "EXPUNGE")
+
+	// Expunged again behind this session's back: UID COPY and UID MOVE
+	// copy what is left.
+	b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+	b.ok("EXPUNGE")
+	u, st := a.cmd("UID COPY 1:4 Dest")
+	if !strings.HasPrefix(st, "OK [COPYUID ") || !strings.Contains(st, " 3:4 1:2]") {
+		t.Errorf("UID COPY 1:4: %s", st)
+	}
+	mustHave(t, u, "* 1 EXPUNGE")
+	u = a.ok("UID MOVE 1:4 Dest")
+	mustHave(t, u, "[COPYUID ", " 3:4 3:4]", "* 1 EXPUNGE")
+	a.ok("SELECT Dest")
+	u = a.ok("UID FETCH 1:* (UID)")
+	if n := len(u); n != 4 {
+		t.Errorf("Dest holds %d messages, want 4: %q", n, u)
+	}
+}
