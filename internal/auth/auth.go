@@ -83,11 +83,21 @@ func PlaintextAllowed(conn net.Conn, isTLS, allow bool) bool {
 }
 
 // Limiter slows down failed logins: after each failure for an address or
-// an account, the next attempt from it waits longer (doubling from
-// BaseDelay up to MaxDelay). A success clears the account's count and the
-// address's, as Dovecot's auth penalty does: one mistyped password behind
-// a shared address (NAT, a webmail on loopback) must not slow every user
-// there. Counts fade after Forget without failures.
+// an account, the next attempt from it, or for it, waits longer (doubling
+// from BaseDelay up to MaxDelay). Counts fade after Forget without
+// failures; that is the only way an address's count goes down.
+//
+// A success clears only what belongs to the account that logged in: its
+// own count (a user who mistyped a password and then got it right is not
+// slowed any more from elsewhere). This departs from Dovecot's auth
+// penalty, which this first copied: Dovecot clears the address's penalty
+// on a successful login, so that one mistyped password behind a shared
+// address (NAT, a webmail on loopback) does not slow every user there. But
+// then whoever owns one account can log into it after every few guesses,
+// wipe the address's count, and spray passwords at every other account at
+// full speed. The price of closing that: for up to Forget after failures
+// from a shared address, its other users wait too (at most MaxDelay per
+// login; their successes add nothing).
 type Limiter struct {
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
@@ -132,11 +142,14 @@ func (l *Limiter) Delay(addr, account string) time.Duration {
 	return max(l.delayFor("ip:"+hostOf(addr), now), l.delayFor("user:"+store.NormalizeAccount(account), now))
 }
 
-func (l *Limiter) fail(addr, account string) {
+// fail counts a failure for the address and for the account; it returns
+// the delay the next attempt from addr for account will wait.
+func (l *Limiter) fail(addr, account string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	for _, k := range []string{"ip:" + hostOf(addr), "user:" + store.NormalizeAccount(account)} {
+	ipKey, userKey := "ip:"+hostOf(addr), "user:"+store.NormalizeAccount(account)
+	for _, k := range []string{ipKey, userKey} {
 		f := l.fails[k]
 		if f == nil {
 			if len(l.fails) > 100000 {
@@ -148,6 +161,7 @@ func (l *Limiter) fail(addr, account string) {
 		f.n++
 		f.last = now
 	}
+	return max(l.delayFor(ipKey, now), l.delayFor(userKey, now))
 }
 
 func (l *Limiter) prune(now time.Time) {
@@ -158,11 +172,14 @@ func (l *Limiter) prune(now time.Time) {
 	}
 }
 
+// succeed clears the account's count after it logged in from addr. The
+// address's count is left alone (see Limiter): it fades only with time.
+// (Were a count kept per (address, account) pair, it would be cleared
+// here too; there is none.)
 func (l *Limiter) succeed(addr, account string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, "user:"+store.NormalizeAccount(account))
-	delete(l.fails, "ip:"+hostOf(addr))
 }
 
 func hostOf(addr string) string {
@@ -173,9 +190,13 @@ func hostOf(addr string) string {
 }
 
 // Login checks a password, waiting first as the limiter says, and logs a
-// failure with the address. proto names the protocol in the log.
+// failure with the address, the delay this attempt waited ("delay") and
+// the one the next attempt for the account from the address will wait
+// ("next_delay"; other accounts from there wait at least the address's
+// share of it). proto names the protocol in the log.
 func (l *Limiter) Login(ctx context.Context, st *store.Store, proto, addr, account, password string) (*store.Account, error) {
-	if d := l.Delay(addr, account); d > 0 {
+	d := l.Delay(addr, account)
+	if d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -187,8 +208,8 @@ func (l *Limiter) Login(ctx context.Context, st *store.Store, proto, addr, accou
 	a, err := st.Authenticate(ctx, account, password)
 	if err != nil {
 		if errors.Is(err, store.ErrAuth) || errors.Is(err, store.ErrDisabled) {
-			l.fail(addr, account)
-			l.Log.Warn("login failed", "proto", proto, "addr", addr, "account", sanitize(account), "err", err)
+			next := l.fail(addr, account)
+			l.Log.Warn("login failed", "proto", proto, "addr", addr, "account", sanitize(account), "delay", d, "next_delay", next, "err", err)
 		}
 		return nil, err
 	}
