@@ -422,6 +422,20 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 		if p.filter == nil && p.decode == "" {
 			continue
 		}
+		if p.decode != "" {
+			// BINARY of an encoded part: streamed from the file through
+			// the decoder, reading only up to the end of the partial.
+			data, err := ss.readDecoded(sec, p)
+			switch {
+			case errors.Is(err, message.ErrUnknownEncoding):
+				return false, no(codeUnknownCTE, "%v", err)
+			case err != nil:
+				ss.log.Error("read message file", "mailbox", m.name, "uid", fm.uid, "file", fm.blob, "err", err)
+				return false, nil
+			}
+			p.data, p.inline = data, true
+			continue
+		}
 		raw := make([]byte, p.n)
 		if _, err := sec.ReadAt(raw, p.off); err != nil && !(errors.Is(err, io.EOF) && p.n == 0) {
 			ss.log.Error("read message file", "mailbox", m.name, "uid", fm.uid, "file", fm.blob, "err", err)
@@ -436,8 +450,6 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 		}
 		if p.filter != nil {
 			out = message.FilterHeader(raw, p.filter, p.not)
-		} else if out, err = message.AppendDecoded(nil, p.decode, raw); err != nil {
-			return false, no(codeUnknownCTE, "%v", err)
 		}
 		p.data, p.inline = cut(out, p.partial), true
 	}
@@ -513,4 +525,62 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 func (s *Server) openMessage(id string) (*blob.Section, error) {
 	s.filesOpened.Add(1)
 	return s.st.OpenMessage(id)
+}
+
+// readDecoded reads the BINARY section p, whose Content-Transfer-Encoding
+// p.decode it removes, from the message file sec: the encoded bytes are
+// streamed through message.NewDecoder, the decoded octets before the
+// partial's offset are skipped and reading stops at its end. Only the
+// decoded octets returned are held (not the encoded part), and little more
+// of the file is read than the encoding of the octets up to the end of the
+// partial (one decoder buffer more). What it reads is counted in fileBytes.
+func (ss *session) readDecoded(sec *blob.Section, p *fetchPart) ([]byte, error) {
+	f := &countingReaderAt{r: sec}
+	defer func() { ss.srv.fileBytes.Add(f.n) }()
+	dec, err := message.NewDecoder(p.decode, io.NewSectionReader(f, p.off, p.n))
+	if err != nil {
+		return nil, err
+	}
+	// Decoding never lengthens: base64 gives at most 3 octets per 4
+	// characters, quoted-printable at most one per character.
+	limit := p.n
+	if strings.EqualFold(p.decode, "base64") {
+		limit = p.n/4*3 + 2
+	}
+	if q := p.partial; q != nil {
+		if q.Offset >= limit {
+			return nil, nil
+		}
+		if _, err := io.CopyN(io.Discard, dec, q.Offset); err == io.EOF {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		limit = min(limit-q.Offset, max(q.Size, 0))
+	}
+	buf := make([]byte, limit)
+	n := 0
+	for n < len(buf) {
+		k, err := dec.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf[:n], nil
+}
+
+// countingReaderAt counts the bytes read through it.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReaderAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(b, off)
+	c.n += int64(n)
+	return n, err
 }
