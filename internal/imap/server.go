@@ -44,7 +44,7 @@ type Options struct {
 const defaultAppendLimit = 100 << 20
 
 // caps are the capabilities the backend supports. The framework adds
-// SASL-IR, LITERAL-, STARTTLS, AUTH=PLAIN / LOGINDISABLED, and, for
+// SASL-IR, STARTTLS, AUTH=PLAIN / LOGINDISABLED, and, for
 // IMAP4rev1 sessions, ENABLE, IDLE, UNSELECT and UTF8=ACCEPT; APPENDLIMIT
 // comes from the session (SessionAppendLimit).
 var caps = goimap.CapSet{

@@ -64,6 +64,13 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 		return err
 	}
 
+	// M-Store: the state is checked before the literal is accepted, so
+	// that no "+ " asks for a message the command refuses; readCommand
+	// skips a non-synchronizing one (upstream sent "+ " and read it).
+	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
+		return err
+	}
+
 	appendLimit := int64(defaultAppendLimit)
 	if appendLimitSession, ok := c.session.(SessionAppendLimit); ok {
 		appendLimit = int64(appendLimitSession.AppendLimit())
@@ -79,15 +86,10 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 	if err := c.acceptLiteral(lit.Size(), nonSync); err != nil {
 		return err
 	}
+	lit.Accept() // M-Store: from here the octets come, whatever happens
 
 	c.setReadTimeout(literalReadTimeout)
 	defer c.setReadTimeout(cmdReadTimeout)
-
-	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
-		io.Copy(io.Discard, lit)
-		dec.CRLF()
-		return err
-	}
 
 	data, appendErr := c.session.Append(mailbox, lit, &options)
 	if _, discardErr := io.Copy(io.Discard, lit); discardErr != nil {

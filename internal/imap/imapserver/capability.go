@@ -40,10 +40,12 @@ func (c *Conn) availableCaps() []imap.Cap {
 	}
 
 	if available.Has(imap.CapIMAP4rev1) {
-		caps = append(caps, []imap.Cap{
-			imap.CapSASLIR,
-			imap.CapLiteralMinus,
-		}...)
+		caps = append(caps, imap.CapSASLIR)
+		// M-Store: LITERAL- only for a server without LITERAL+, which
+		// takes more (RFC 7888 4: not both; upstream listed both).
+		if !available.Has(imap.CapLiteralPlus) {
+			caps = append(caps, imap.CapLiteralMinus)
+		}
 	}
 	if c.state == imap.ConnStateNotAuthenticated && available.Has(imap.CapIMAP4rev1) {
 		// M-Store: as Dovecot does, say before login what clients decide

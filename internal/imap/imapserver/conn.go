@@ -204,12 +204,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		if !isSyntaxErr(dec.Err()) || c.state == imap.ConnStateNotAuthenticated {
 			return fmt.Errorf("in command: %w", dec.Err())
 		}
-		dec.DiscardLine()
-		return c.writeStatusResp(badTag(tag), &imap.StatusResponse{
-			Type: imap.StatusResponseTypeBad,
-			Code: imap.ResponseCodeClientBug,
-			Text: "Syntax error: not a command",
-		})
+		return c.refuseLine(dec, badTag(tag), "Syntax error: not a command")
 	}
 	name = strings.ToUpper(name)
 
@@ -221,12 +216,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 			if !isSyntaxErr(dec.Err()) {
 				return fmt.Errorf("in command: %w", dec.Err())
 			}
-			dec.DiscardLine()
-			return c.writeStatusResp(tag, &imap.StatusResponse{
-				Type: imap.StatusResponseTypeBad,
-				Code: imap.ResponseCodeClientBug,
-				Text: "Syntax error: UID needs a command",
-			})
+			return c.refuseLine(dec, tag, "Syntax error: UID needs a command")
 		}
 		name = "UID " + strings.ToUpper(subName)
 	}
@@ -311,7 +301,16 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		}
 	}
 
-	dec.DiscardLine()
+	// M-Store: the rest of a refused command, literals included, is read
+	// and thrown away before the answer (upstream: DiscardLine, which
+	// left the literals to be run as commands). Not after LOGOUT or the
+	// BYE for an unknown command before login: nothing more is read.
+	var discardErr error
+	if c.state != imap.ConnStateLogout {
+		if discardErr = c.discardCommand(dec); discardErr != nil && !isSyntaxErr(discardErr) {
+			return fmt.Errorf("after %v command: %w", name, discardErr)
+		}
+	}
 
 	var (
 		resp    *imap.StatusResponse
@@ -320,6 +319,16 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	)
 	if errors.As(err, &imapErr) {
 		resp = (*imap.StatusResponse)(imapErr)
+		// M-Store: a command that fails with NO was parsed and ran, and
+		// the updates it left pending (EXPUNGE, EXISTS, FETCH FLAGS) go
+		// out before its tagged answer, as after OK; upstream polled only
+		// after OK, so they waited for the next successful command. Poll
+		// keeps EXPUNGE out of FETCH, STORE and SEARCH (RFC 9051 7.5.1).
+		if resp.Type == imap.StatusResponseTypeNo && discardErr == nil {
+			if err := c.poll(name); err != nil {
+				return err
+			}
+		}
 	} else if errors.As(err, &decErr) {
 		resp = &imap.StatusResponse{
 			Type: imap.StatusResponseTypeBad,
@@ -336,7 +345,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	} else if err != nil {
 		c.server.logger().Printf("handling %v command: %v", name, err)
 		resp = internalServerErrorResp
-	} else {
+	} else if discardErr == nil { // a command that succeeded was read to its end
 		if !sendOK {
 			return nil
 		}
@@ -348,7 +357,63 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 			Text: fmt.Sprintf("%v completed", name),
 		}
 	}
+	if discardErr != nil {
+		return c.endAfterDiscard(tag, resp, discardErr)
+	}
 	return c.writeStatusResp(tag, resp)
+}
+
+// refuseLine answers BAD to a line that is not a command, after throwing
+// away the rest of it and any literals it announces (M-Store).
+func (c *Conn) refuseLine(dec *imapwire.Decoder, tag, text string) error {
+	resp := &imap.StatusResponse{
+		Type: imap.StatusResponseTypeBad,
+		Code: imap.ResponseCodeClientBug,
+		Text: text,
+	}
+	if err := c.discardCommand(dec); err != nil {
+		if !isSyntaxErr(err) {
+			return fmt.Errorf("after a line that is not a command: %w", err)
+		}
+		return c.endAfterDiscard(tag, resp, err)
+	}
+	return c.writeStatusResp(tag, resp)
+}
+
+// errDiscardBeforeLogin refuses to read a large literal of a refused
+// command for a client that has not logged in.
+var errDiscardBeforeLogin = errors.New("imapserver: literal too large to skip before login")
+
+// discardCommand reads and throws away the rest of a refused command
+// (M-Store; see imapwire's DiscardCommand). A non-synchronizing literal
+// comes whatever the answer and must be read past, under the literal
+// read timeout; before login only up to the command size limit, so that
+// a client that has not logged in cannot keep the server reading.
+func (c *Conn) discardCommand(dec *imapwire.Decoder) error {
+	return dec.DiscardCommand(func(size int64) error {
+		if c.state == imap.ConnStateNotAuthenticated && size > maxCommandSize {
+			return errDiscardBeforeLogin
+		}
+		c.setReadTimeout(literalReadTimeout)
+		return nil
+	})
+}
+
+// endAfterDiscard ends a connection on which the end of a refused
+// command could not be found, after its answer: whatever comes next
+// could be the rest of it (M-Store).
+func (c *Conn) endAfterDiscard(tag string, resp *imap.StatusResponse, discardErr error) error {
+	c.server.logger().Printf("ending connection: %v", discardErr)
+	c.state = imap.ConnStateLogout
+	if resp != nil {
+		if err := c.writeStatusResp(tag, resp); err != nil {
+			return fmt.Errorf("ending connection: %w", err)
+		}
+	}
+	if err := c.Bye("Cannot find the end of the command"); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("ending connection: %w", err)
+	}
+	return nil
 }
 
 func (c *Conn) handleNoop(dec *imapwire.Decoder) error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,8 +215,14 @@ func readSection(dec *imapwire.Decoder, section *imap.FetchItemBodySection) erro
 		return nil
 	}
 
-	var dot bool
-	section.Part, dot = readSectionPart(dec)
+	var (
+		dot bool
+		err error
+	)
+	section.Part, dot, err = readSectionPart(dec)
+	if err != nil {
+		return err
+	}
 	if dot || len(section.Part) == 0 {
 		var specifier string
 		if dot {
@@ -256,19 +263,34 @@ func readSection(dec *imapwire.Decoder, section *imap.FetchItemBodySection) erro
 	return nil
 }
 
-func readSectionPart(dec *imapwire.Decoder) (part []int, dot bool) {
+func readSectionPart(dec *imapwire.Decoder) (part []int, dot bool, err error) {
 	for {
 		dot = len(part) > 0
 		if dot && !dec.Special('.') {
-			return part, false
+			return part, false, nil
 		}
 
-		var num uint32
-		if !dec.Number(&num) {
-			return part, dot
+		num, ok, numErr := readPartNumber(dec)
+		if numErr != nil || !ok {
+			return part, dot, numErr
 		}
-		part = append(part, int(num))
+		part = append(part, num)
 	}
+}
+
+// readPartNumber reads a part number, an nz-number (M-Store: upstream
+// took 0 and leading zeros, and BODY[0] or BODY[1.0] answered OK with
+// nothing). ok is false if no digit comes.
+func readPartNumber(dec *imapwire.Decoder) (num int, ok bool, err error) {
+	var s string
+	if !dec.Func(&s, func(ch byte) bool { return ch >= '0' && ch <= '9' }) {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || s[0] == '0' {
+		return 0, false, &imapwire.DecoderExpectError{Message: "part numbers are 1 to 4294967295: " + s}
+	}
+	return int(n), true, nil
 }
 
 func readHeaderList(dec *imapwire.Decoder) ([]string, error) {
@@ -281,6 +303,11 @@ func readHeaderList(dec *imapwire.Decoder) ([]string, error) {
 		l = append(l, s)
 		return nil
 	})
+	if err == nil && len(l) == 0 {
+		// M-Store: header-list has one name at least; upstream took
+		// "()" and, for HEADER.FIELDS, answered the whole header.
+		err = &imapwire.DecoderExpectError{Message: "empty header list"}
+	}
 	return l, err
 }
 
@@ -294,11 +321,13 @@ func readSectionBinary(dec *imapwire.Decoder) ([]int, error) {
 
 	var l []int
 	for {
-		var num uint32
-		if !dec.ExpectNumber(&num) {
+		num, ok, err := readPartNumber(dec) // M-Store: nz-number, as BODY[]
+		if err != nil {
+			return l, err
+		} else if !dec.Expect(ok, "part number") {
 			return l, dec.Err()
 		}
-		l = append(l, int(num))
+		l = append(l, num)
 
 		if !dec.Special('.') {
 			break
@@ -318,6 +347,10 @@ func maybeReadPartial(dec *imapwire.Decoder) (*imap.SectionPartial, error) {
 	var partial imap.SectionPartial
 	if !dec.ExpectNumber64(&partial.Offset) || !dec.ExpectSpecial('.') || !dec.ExpectNumber64(&partial.Size) || !dec.ExpectSpecial('>') {
 		return nil, dec.Err()
+	}
+	if partial.Size == 0 {
+		// M-Store: the length is an nz-number (RFC 9051 partial).
+		return nil, &imapwire.DecoderExpectError{Message: "partial length must not be 0"}
 	}
 	return &partial, nil
 }

@@ -266,24 +266,25 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 		if err != nil {
 			return err
 		}
-		var dateCriteria imap.SearchCriteria
+		// M-Store: intersect the dates here; imap.SearchCriteria.And
+		// also sets Smaller to the other side's 0 (no limit), so that
+		// "SMALLER n SINCE d" lost SMALLER.
 		switch key {
 		case "SINCE":
-			dateCriteria.Since = t
+			criteria.Since = laterDate(criteria.Since, t)
 		case "BEFORE":
-			dateCriteria.Before = t
+			criteria.Before = earlierDate(criteria.Before, t)
 		case "ON":
-			dateCriteria.Since = t
-			dateCriteria.Before = t.Add(24 * time.Hour)
+			criteria.Since = laterDate(criteria.Since, t)
+			criteria.Before = earlierDate(criteria.Before, t.Add(24*time.Hour))
 		case "SENTSINCE":
-			dateCriteria.SentSince = t
+			criteria.SentSince = laterDate(criteria.SentSince, t)
 		case "SENTBEFORE":
-			dateCriteria.SentBefore = t
+			criteria.SentBefore = earlierDate(criteria.SentBefore, t)
 		case "SENTON":
-			dateCriteria.SentSince = t
-			dateCriteria.SentBefore = t.Add(24 * time.Hour)
+			criteria.SentSince = laterDate(criteria.SentSince, t)
+			criteria.SentBefore = earlierDate(criteria.SentBefore, t.Add(24*time.Hour))
 		}
-		criteria.And(&dateCriteria)
 	case "BODY":
 		var body string
 		if !dec.ExpectSP() || !dec.ExpectAString(&body) {
@@ -347,6 +348,24 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 		criteria.SeqNum = append(criteria.SeqNum, seqSet)
 	}
 	return nil
+}
+
+// laterDate is the later of two SINCE bounds; the zero time is no bound
+// (M-Store).
+func laterDate(cur, t time.Time) time.Time {
+	if cur.IsZero() || t.After(cur) {
+		return t
+	}
+	return cur
+}
+
+// earlierDate is the earlier of two BEFORE bounds; the zero time is no
+// bound (M-Store).
+func earlierDate(cur, t time.Time) time.Time {
+	if cur.IsZero() || t.Before(cur) {
+		return t
+	}
+	return cur
 }
 
 func searchKeyFlag(key string) imap.Flag {

@@ -67,6 +67,12 @@ type Decoder struct {
 	crlf      bool
 	listDepth int
 	readBytes int64
+
+	// M-Store: what DiscardCommand needs to find the end of a command
+	// that failed part-way: the literal open, and the last bytes read
+	// (a literal announcement the decoder stopped inside).
+	lit  *LiteralReader
+	tail lineTail
 }
 
 // NewDecoder creates a new decoder.
@@ -79,6 +85,7 @@ func (dec *Decoder) mustUnreadByte() {
 		panic(fmt.Errorf("imapwire: failed to unread byte: %v", err))
 	}
 	dec.readBytes--
+	dec.tail.pop() // M-Store
 }
 
 // Err returns the decoder error, if any.
@@ -112,6 +119,7 @@ func (dec *Decoder) readByte() (byte, bool) {
 		return b, dec.returnErr(err)
 	}
 	dec.readBytes++
+	dec.tail.push(b) // M-Store
 	return b, true
 }
 
@@ -404,6 +412,14 @@ func (dec *Decoder) Quoted(ptr *string) bool {
 			}
 		}
 
+		if ch == '\r' || ch == '\n' {
+			// M-Store: a quoted string ends on its line (TEXT-CHAR has no
+			// CR or LF). Read on, it would take the next command into the
+			// string while the client sees that command answered.
+			dec.mustUnreadByte()
+			return dec.returnErr(&DecoderExpectError{Message: "quoted string with CR or LF"})
+		}
+
 		sb.WriteByte(ch)
 	}
 	*ptr = sb.String()
@@ -591,10 +607,13 @@ func (dec *Decoder) Literal(ptr *string) bool {
 	}
 	if dec.CheckBufferedLiteralFunc != nil {
 		if err := dec.CheckBufferedLiteralFunc(lit.Size(), nonSync); err != nil {
-			lit.cancel()
-			return false
+			// M-Store: the error is the command's, and the literal stays
+			// open for DiscardCommand. Upstream closed it and went on
+			// parsing its octets as the rest of the command.
+			return dec.returnErr(err)
 		}
 	}
+	lit.Accept() // M-Store: "+ " sent, or not needed
 	var sb strings.Builder
 	_, err := io.Copy(&sb, lit)
 	if err == nil {
@@ -619,10 +638,16 @@ func (dec *Decoder) LiteralReader() (lit *LiteralReader, nonSync, ok bool) {
 	}
 	dec.literal = true
 	lit = &LiteralReader{
-		dec:  dec,
-		size: size,
-		r:    io.LimitReader(dec.r, size),
+		dec:     dec,
+		size:    size,
+		r:       io.LimitReader(dec.r, size),
+		nonSync: nonSync,
 	}
+	// M-Store: the command goes on after the literal; its CRLF did not
+	// end it (else DiscardCommand would stop here).
+	dec.crlf = false
+	dec.lit = lit
+	dec.tail.reset()
 	return lit, nonSync, true
 }
 
@@ -638,6 +663,19 @@ type LiteralReader struct {
 	dec  *Decoder
 	size int64
 	r    io.Reader
+	// M-Store: whether the client sends the octets whatever the server
+	// answers (nonSync), or only once the server accepted the literal.
+	nonSync  bool
+	accepted bool
+	read     int64 // octets read so far
+}
+
+// Accept records that the server agreed to read the literal: for a
+// synchronizing literal, that it sent the continuation request. The
+// octets of a synchronizing literal that was never accepted do not come,
+// and DiscardCommand must not wait for them (M-Store).
+func (lit *LiteralReader) Accept() {
+	lit.accepted = true
 }
 
 func newLiteralReaderFromString(s string) *LiteralReader {
@@ -653,6 +691,7 @@ func (lit *LiteralReader) Size() int64 {
 
 func (lit *LiteralReader) Read(b []byte) (int, error) {
 	n, err := lit.r.Read(b)
+	lit.read += int64(n) // M-Store
 	if err == io.EOF {
 		lit.cancel()
 	}
@@ -664,5 +703,6 @@ func (lit *LiteralReader) cancel() {
 		return
 	}
 	lit.dec.literal = false
+	lit.dec.lit = nil // M-Store
 	lit.dec = nil
 }
