@@ -413,7 +413,7 @@ func (c *Cache) UnmarshalBinary(data []byte) error {
 	d.part(&nc.Body, 0, 0, nc.Size)
 	if data[0] == Version && d.err == nil {
 		off := d.i
-		if _, st := d.kept(&nc, false); st != KeptNone {
+		if _, st := d.kept(&nc, nil, false); st != KeptNone {
 			nc.kept = keptRef{rec: d.s, off: off, state: st}
 		}
 	}

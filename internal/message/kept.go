@@ -105,7 +105,7 @@ func (c *Cache) KeptHeader() ([]byte, KeptState) {
 		return nil, KeptNone
 	}
 	d := decoder{s: c.kept.rec, i: c.kept.off, hlen: uint64(c.Body.BodyStart)}
-	b, st := d.kept(c, true)
+	b, st := d.kept(c, make([]byte, 0, c.Body.BodyStart), true)
 	if d.err != nil {
 		return nil, KeptNone
 	}
@@ -310,7 +310,7 @@ func (e *encoder) keptHeader(c *Cache) {
 // whether it is within keptBudget and renders back as it should: block
 // itself (KeptAll) or its KeptFields (KeptFieldsOnly).
 func (e *encoder) keptLines(c *Cache, block []byte, st KeptState) bool {
-	var want []byte // what the section must render as
+	want := make([]byte, 0, len(block)) // what the section must render as
 	n, pos := 0, 0
 	for {
 		f, next, ok := nextField(block, pos)
@@ -334,7 +334,7 @@ func (e *encoder) keptLines(c *Cache, block []byte, st KeptState) bool {
 	start := len(e.b)
 	e.b = append(e.b, byte(st))
 	e.b = binary.AppendUvarint(e.b, uint64(n))
-	var scratch []byte
+	scratch := make([]byte, 0, 128)
 	for pos = 0; ; {
 		f, next, ok := nextField(block, pos)
 		if !ok {
@@ -366,14 +366,15 @@ func (e *encoder) keptLines(c *Cache, block []byte, st KeptState) bool {
 		}
 	}
 	d := decoder{s: string(e.b[e.start:]), i: start - e.start, hlen: uint64(c.Body.BodyStart)}
-	got, gst := d.kept(c, true)
+	got, gst := d.kept(c, make([]byte, 0, len(want)), true)
 	return d.err == nil && gst == st && bytes.Equal(got, want)
 }
 
 // kept reads a kept-header section at d.i, for c's record, and renders it
-// when render is set. The state is KeptNone when a complete section's
-// lines do not add up to the header's length.
-func (d *decoder) kept(c *Cache, render bool) ([]byte, KeptState) {
+// when render is set, appending to b (which has room for the header, at
+// best). The state is KeptNone when a complete section's lines do not add
+// up to the header's length.
+func (d *decoder) kept(c *Cache, b []byte, render bool) ([]byte, KeptState) {
 	st := KeptState(d.byte())
 	switch {
 	case d.err != nil, st == KeptNone:
@@ -383,7 +384,6 @@ func (d *decoder) kept(c *Cache, render bool) ([]byte, KeptState) {
 		return nil, KeptNone
 	}
 	n := d.count(1, MaxParts)
-	var b []byte
 	for range n {
 		t := d.uvarint()
 		switch {
