@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"mime/quotedprintable"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -121,4 +122,41 @@ func TestFetchBinarySmall(t *testing.T) {
 	r.ok("EXAMINE INBOX")
 	u := r.ok("FETCH 1 (BINARY.PEEK[1]<6.5> BINARY.PEEK[1] BINARY.SIZE[1])")
 	mustHave(t, u, "BINARY[1]<6> ~{5}\r\nworld", "BINARY[1] ~{11}\r\nhello world", "BINARY.SIZE[1] 11")
+}
+
+// TestFetchBinaryWholePartBounded: BINARY[2] of a whole 3 MiB base64
+// part is decoded as it is written to the client, so the server does not
+// hold the decoded part (nor the encoded one) in memory.
+func TestFetchBinaryWholePartBounded(t *testing.T) {
+	bin := make([]byte, 3<<20)
+	rand.New(rand.NewSource(2)).Read(bin)
+	b64 := base64.StdEncoding.EncodeToString(bin)
+	var enc strings.Builder
+	for len(b64) > 76 {
+		enc.WriteString(b64[:76] + "\r\n")
+		b64 = b64[76:]
+	}
+	enc.WriteString(b64 + "\r\n")
+	raw := "From: a@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		enc.String() + "--b--\r\n"
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	e.deliver("alice", "", raw)
+	c := e.benchConn(t, "alice") // reads literals into io.Discard
+	c.do(t, "EXAMINE INBOX")
+	c.do(t, "FETCH 1 (BINARY.PEEK[2])") // warm up buffers and caches
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	n := c.do(t, "FETCH 1 (BINARY.PEEK[2])")
+	runtime.ReadMemStats(&m1)
+	if n < int64(len(bin)) {
+		t.Fatalf("BINARY[2]: %d bytes of response, want at least %d", n, len(bin))
+	}
+	if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("BINARY[2] of a %d-octet part allocated %d bytes", len(bin), alloc)
+	}
 }

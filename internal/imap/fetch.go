@@ -94,6 +94,7 @@ type fetchPart struct {
 	not     bool
 	top     bool   // the top-level header: its bytes fill the header-fields cache
 	decode  string // Content-Transfer-Encoding to remove
+	decSize int64  // the decoded part's size (BINARY.SIZE), -1 unknown
 	partial *goimap.SectionPartial
 }
 
@@ -196,7 +197,13 @@ func planBinary(c *message.Cache, s *goimap.FetchItemBinarySection) (fetchPart, 
 		off, n := cutRange(pt.BodyStart, pt.Size(), s.Partial)
 		return fetchPart{off: off, n: n}, nil
 	}
-	return fetchPart{off: pt.BodyStart, n: pt.Size(), decode: pt.Encoding, partial: s.Partial}, nil
+	return fetchPart{off: pt.BodyStart, n: pt.Size(), decode: pt.Encoding, decSize: pt.BinarySize, partial: s.Partial}, nil
+}
+
+// decodedRange is the part of a BINARY section's decoded octets that the
+// client gets (its partial), when the decoded size is known.
+func (p *fetchPart) decodedRange() (off, n int64) {
+	return cutRange(0, p.decSize, p.partial)
 }
 
 func binarySize(c *message.Cache, part []int) (uint32, error) {
@@ -419,8 +426,8 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 			ss.log.Error("message file shorter than its cache says", "mailbox", m.name, "uid", fm.uid, "file", fm.blob, "size", sec.Size(), "want", p.off+p.n)
 			return false, nil
 		}
-		if p.filter == nil && p.decode == "" {
-			continue
+		if p.filter == nil && (p.decode == "" || p.decSize >= 0) {
+			continue // streamed below
 		}
 		if p.decode != "" {
 			// BINARY of an encoded part: streamed from the file through
@@ -486,8 +493,12 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 	for i := range fm.parts {
 		p := &fm.parts[i]
 		size := p.n
-		if p.inline {
+		var skip int64 // decoded octets before the partial
+		switch {
+		case p.inline:
 			size = int64(len(p.data))
+		case p.decode != "":
+			skip, size = p.decodedRange()
 		}
 		var lw io.WriteCloser
 		if i < nb {
@@ -495,9 +506,12 @@ func (ss *session) writeFetch(w *imapserver.FetchWriter, m *selected, fm *fetchM
 		} else {
 			lw = rw.WriteBinarySection(o.BinarySection[i-nb], size)
 		}
-		if p.inline {
+		switch {
+		case p.inline:
 			_, err = lw.Write(p.data)
-		} else {
+		case p.decode != "":
+			err = ss.streamDecoded(lw, sec, p, skip, size)
+		default:
 			bp := copyBufs.Get().(*[]byte)
 			var n int64
 			n, err = io.CopyBuffer(lw, io.NewSectionReader(sec, p.off, p.n), *bp)
@@ -571,6 +585,34 @@ func (ss *session) readDecoded(sec *blob.Section, p *fetchPart) ([]byte, error) 
 		}
 	}
 	return buf[:n], nil
+}
+
+// streamDecoded writes n decoded octets of the BINARY section p, after
+// the first skip, from the message file to w: the part is decoded as it
+// is read (message.NewDecoder), so a whole attachment is never held in
+// memory. n comes from the cache (BINARY.SIZE, computed with the same
+// decoding rules); a file that decodes to less is an error, and the
+// caller ends the connection, as for a file shorter than its cache says.
+func (ss *session) streamDecoded(w io.Writer, sec *blob.Section, p *fetchPart, skip, n int64) error {
+	if n == 0 {
+		return nil // a partial past the end
+	}
+	f := &countingReaderAt{r: sec}
+	defer func() { ss.srv.fileBytes.Add(f.n) }()
+	dec, err := message.NewDecoder(p.decode, io.NewSectionReader(f, p.off, p.n))
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(io.Discard, dec, skip); err != nil {
+		return fmt.Errorf("decode part to offset %d: %w", skip, err)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	got, err := io.CopyBuffer(w, io.LimitReader(dec, n), *bp)
+	if err == nil && got != n {
+		err = fmt.Errorf("part decodes to %d octets, the cache says %d", skip+got, skip+n)
+	}
+	return err
 }
 
 // countingReaderAt counts the bytes read through it.
