@@ -27,9 +27,11 @@
 // exists, RFC 3501 6.4.8), act on the rest and are followed by the
 // EXPUNGE. A mailbox deleted under a session loses all its messages (one
 // EXPUNGE each), after which commands in it answer NO [NONEXISTENT] until
-// another SELECT. INBOX renamed by another session does the same, then
-// ends the session (BYE): the new INBOX takes new mail, and a client left
-// without a selection would never hear of it. A session's own
+// another SELECT. INBOX renamed does the same, then ends the session
+// (BYE): the new INBOX takes new mail, and a client left without a
+// selection would never hear of it (the session that renamed it gets its
+// RENAME answered first, and is ended at its next command unless that
+// leaves the mailbox: SELECT, EXAMINE, CLOSE, UNSELECT). A session's own
 // changes are not echoed back: the MODSEQ of each of its flag changes is
 // noted, and the notification carrying it is dropped.
 //

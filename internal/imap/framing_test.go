@@ -136,6 +136,23 @@ func TestRefusedCommandUnknownEnd(t *testing.T) {
 		t.Fatalf("after APPEND before login: %q, want BYE", l)
 	}
 
+	// Before login the rest of a refused command may take at most the
+	// command size limit (50 KiB) in all: many literals each under it, or
+	// one long line, end the connection too.
+	for _, tail := range []string{
+		strings.Repeat(" {20000+}\r\n"+strings.Repeat("z", 20000), 4),
+		strings.Repeat("z", 60000),
+	} {
+		pre = e.raw()
+		tag = pre.send("CAPABILITY x%s", tail)
+		if _, st := pre.wait(tag); !strings.HasPrefix(st, "BAD") {
+			t.Fatalf("CAPABILITY with %d more octets before login: %s", len(tail), st)
+		}
+		if l := pre.line(); !strings.HasPrefix(l, "* BYE") {
+			t.Fatalf("after %d more octets before login: %q, want BYE", len(tail), l)
+		}
+	}
+
 	r := e.rawLogin("alice", "secret")
 	tag = r.send(`CREATE "&&" {99999999999999999999+}`)
 	if _, st := r.wait(tag); !strings.HasPrefix(st, "BAD") {
@@ -305,4 +322,33 @@ func TestPollAfterNO(t *testing.T) {
 	mustHave(t, u, "* 2 EXPUNGE")
 	u = a.ok("NOOP")
 	mustNotHave(t, u, "EXPUNGE", "EXISTS")
+}
+
+// TestAppendRefusedAfterLiteral: an APPEND whose message was read but
+// whose command then turns out malformed (no line end after the literal,
+// a missing ")" of UTF8 (…)) is answered BAD and adds nothing: the
+// message is added to the mailbox only once the whole command has parsed.
+func TestAppendRefusedAfterLiteral(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	r := e.rawLogin("alice", "secret")
+	r.ok("CREATE AB")
+	m := msg(1, "appended")
+	for _, q := range []string{
+		fmt.Sprintf("APPEND AB {%d+}\r\n%s EXTRA", len(m), m),
+		fmt.Sprintf("APPEND AB {%d+}\r\n%s (\\Seen) {3+}\r\nabc", len(m), m),
+		fmt.Sprintf("APPEND AB UTF8 (~{%d+}\r\n%s", len(m), m),
+	} {
+		r.expect("BAD", "%s", q)
+		if got := statusOf(t, r, "AB", "MESSAGES"); got != "(MESSAGES 0)" {
+			t.Fatalf("after %.30q…: STATUS AB %s", q, got)
+		}
+	}
+	_, st := r.cmd("APPEND AB {%d+}\r\n%s", len(m), m)
+	if !strings.HasPrefix(st, "OK [APPENDUID ") || !strings.Contains(st, " 1]") {
+		t.Fatalf("APPEND after the refused ones: %s", st)
+	}
+	if got := statusOf(t, r, "AB", "MESSAGES"); got != "(MESSAGES 1)" {
+		t.Fatalf("STATUS AB %s", got)
+	}
 }

@@ -26,9 +26,9 @@ import (
 // flags, dates and sizes, the parsed-message cache when a header key or a
 // SENT* key needs it. Keys are tried cheapest first. FROM, TO, CC, BCC and
 // SUBJECT match the envelope, from the cache (RFC 3501 defines them on the
-// envelope structure's fields), or the field's text as sent when the
-// record keeps it (go-imap gives HEADER FROM x, which is about the text,
-// as FROM x). HEADER matches the header octets the
+// envelope structure's fields); HEADER FROM x matches the field's text,
+// like any HEADER key (our imapserver gives HEADER's field name in lower
+// case, and these keys as "From", "To", "Cc", "Bcc", "Subject"). HEADER matches the header octets the
 // record keeps when they hold the field (message.Cache.KeptHeader: the
 // whole header, or the fields of message.KeptFields), else the fields kept
 // with the file (store.HeaderFields, after a client fetched them) when
@@ -74,8 +74,9 @@ type searcher struct {
 }
 
 // searchNeeds reports whether the criteria need the parsed-message cache
-// and whether they need the message file (BODY, TEXT, and HEADER of a
-// field that is not in the envelope: its header is read from the file).
+// and whether they may need the message file (BODY, TEXT, and HEADER,
+// whose field's text is read from the file when the record does not keep
+// it).
 func searchNeeds(c *goimap.SearchCriteria) (cache, file bool) {
 	cache = len(c.Header) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero()
 	file = len(c.Body) > 0 || len(c.Text) > 0
@@ -333,14 +334,8 @@ func (s *searcher) match(x *searchMsg, c *goimap.SearchCriteria) bool {
 			return false
 		}
 		if vals, ok := envelopeText(&x.c.Envelope, h.Key); ok {
-			// The envelope, or the field's text as sent when the record
-			// keeps it: HEADER FROM x is about the text (RFC 3501
-			// 6.4.4), and go-imap gives FROM x and HEADER FROM x alike.
 			if !textMatch(vals, h.Value) {
-				kb, kept := x.keptFields(h.Key)
-				if !kept || !textMatch(message.HeaderValues(kb, h.Key), h.Value) {
-					return false
-				}
+				return false
 			}
 			continue
 		}
@@ -407,23 +402,23 @@ func decodeWords(s string) string {
 // envelope structure's" field (RFC 3501 6.4.4, RFC 9051 6.4.4), which the
 // cache holds, so these keys open no file. An address is matched as
 // `name <mailbox@host>` (a group by its name). ok is false for any other
-// header name: SEARCH HEADER reads the header from the file. (go-imap
-// gives SEARCH FROM x and SEARCH HEADER FROM x alike.)
+// name, HEADER's among them (imapserver gives those in lower case): they
+// match the field's text.
 func envelopeText(e *message.Envelope, name string) (vals []string, ok bool) {
 	var l []message.Address
-	switch strings.ToLower(name) {
-	case "subject":
+	switch name { // exactly as imapserver names these keys: HEADER's are lower case
+	case "Subject":
 		if e.Subject.Valid {
 			vals = []string{e.Subject.Value}
 		}
 		return vals, true
-	case "from":
+	case "From":
 		l = e.From
-	case "to":
+	case "To":
 		l = e.To
-	case "cc":
+	case "Cc":
 		l = e.Cc
-	case "bcc":
+	case "Bcc":
 		l = e.Bcc
 	default:
 		return nil, false

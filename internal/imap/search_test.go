@@ -242,4 +242,23 @@ func TestSearchHeaderText(t *testing.T) {
 	if n := e.srv.filesOpened.Load() - opened; n != 0 {
 		t.Errorf("SEARCH of envelope keys opened %d files", n)
 	}
+
+	// A header whose common fields are too large for the record (60
+	// References lines): HEADER FROM reads the field's text from the file,
+	// FROM still matches the envelope without it.
+	var refs strings.Builder
+	for i := range 60 {
+		fmt.Fprintf(&refs, "References: <thread-%02d.0123456789@lists.example.org>\r\n", i)
+	}
+	e.deliver("alice", "", refs.String()+"From: alice@example.com (Alice Comment)\r\nSubject: long thread\r\n\r\nbody\r\n")
+	r.ok("NOOP")
+	opened = e.srv.filesOpened.Load()
+	checkSearch(t, r, `FROM "Alice Comment <alice@"`, "1 3")
+	if n := e.srv.filesOpened.Load() - opened; n != 0 {
+		t.Errorf("SEARCH FROM opened %d files", n)
+	}
+	checkSearch(t, r, `HEADER FROM "alice@example.com (Alice"`, "1 3")
+	if n := e.srv.filesOpened.Load() - opened; n != 1 {
+		t.Errorf("SEARCH HEADER FROM of a field the record does not keep opened %d files, want 1 (message 3's)", n)
+	}
 }

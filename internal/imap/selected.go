@@ -42,12 +42,15 @@ type selected struct {
 	own     map[uint64]struct{} // MODSEQs of this session's own flag changes
 	resync  bool                // the watcher overflowed: re-read the mailbox
 	deleted bool                // the mailbox is gone (deleted, or INBOX renamed)
-	// inboxRenamed: the mailbox was INBOX and another session renamed it.
-	// INBOX still exists, new and empty, and takes new mail: a session
-	// left with nothing selected would never hear of it, so once told the
-	// messages are gone, it is ended (BYE) and the client logs in again.
+	// inboxRenamed: the mailbox was INBOX and was renamed. INBOX still
+	// exists, new and empty (a new UIDVALIDITY), and takes new mail: a
+	// session left with nothing selected would never hear of it, so once
+	// told the messages are gone, it is ended (BYE) and the client logs
+	// in again. The session that renamed INBOX gets its RENAME answered
+	// first, and is ended at its next command unless that selects a
+	// mailbox (renamedOwn).
 	inboxRenamed bool
-	renamedOwn   bool // this session renamed INBOX itself: no BYE
+	renamedOwn   bool
 
 	searchRes []uint32 // SEARCHRES "$" (RFC 5182), UIDs ascending
 }
@@ -198,7 +201,7 @@ func (m *selected) apply(ev store.Event) {
 			// RENAME INBOX moved its messages away: for a session that
 			// selected INBOX, INBOX is now another mailbox.
 			m.deleted = true
-			m.inboxRenamed = !m.renamedOwn
+			m.inboxRenamed = true
 		} else {
 			m.name = ev.Name
 		}
@@ -303,7 +306,7 @@ func (ss *session) selectedOK() (*selected, error) {
 	}
 	m.drain()
 	if m.deleted {
-		return nil, no(codeNonExistent, "The selected mailbox was deleted or renamed by another session; select a mailbox")
+		return nil, no(codeNonExistent, "The selected mailbox was deleted, or INBOX renamed; select a mailbox")
 	}
 	return m, nil
 }
@@ -363,8 +366,12 @@ func (ss *session) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if m.deleted {
 		m.newUIDs = nil
 		clear(m.flagged)
-		if m.inboxRenamed && allowExpunge {
-			ss.bye("INBOX was renamed by another session; a new INBOX takes new mail, log in again to see it")
+		switch {
+		case !m.inboxRenamed || !allowExpunge:
+		case m.renamedOwn:
+			m.renamedOwn = false // the RENAME's own answer
+		default:
+			ss.bye("INBOX was renamed; a new INBOX takes new mail, log in again to see it")
 		}
 		return nil
 	}

@@ -297,6 +297,20 @@ func (ss *session) Move(w *imapserver.MoveWriter, ns goimap.NumSet, dest string)
 
 // Append answers APPEND: flags and internal date as given, APPENDUID.
 func (ss *session) Append(name string, r goimap.LiteralReader, o *goimap.AppendOptions) (*goimap.AppendData, error) {
+	commit, err := ss.PrepareAppend(name, r, o)
+	if err != nil {
+		return nil, err
+	}
+	return commit()
+}
+
+// PrepareAppend is the first step of APPEND (imapserver.SessionAppendPreparer):
+// the mailbox and flags are checked and the message is written to its
+// file; the commit it returns adds the message to the mailbox, once the
+// framework has parsed the whole command. A message never committed is a
+// file no record names, which the store's sweep removes after its grace
+// period.
+func (ss *session) PrepareAppend(name string, r goimap.LiteralReader, o *goimap.AppendOptions) (func() (*goimap.AppendData, error), error) {
 	defer ss.begin()()
 	ctx, cancel := ss.ctx()
 	defer cancel()
@@ -326,13 +340,18 @@ func (ss *session) Append(name string, r goimap.LiteralReader, o *goimap.AppendO
 	if date.IsZero() {
 		date = time.Now()
 	}
-	uv, uid, err := st.Append(ctx, ss.acct.Name, mb.Name, in, flags, date)
-	if err != nil {
-		return nil, ss.storeErr("APPEND", err, codeTryCreate)
-	}
-	if m := ss.sel; m != nil && m.id == mb.ID {
-		m.learnKeywords(flags.Keywords)
-	}
-	ss.log.Debug("append", "mailbox", mb.Name, "uid", uid, "size", in.Size)
-	return &goimap.AppendData{UIDValidity: uv, UID: goimap.UID(uid)}, nil
+	return func() (*goimap.AppendData, error) {
+		defer ss.begin()()
+		ctx, cancel := ss.ctx()
+		defer cancel()
+		uv, uid, err := st.Append(ctx, ss.acct.Name, mb.Name, in, flags, date)
+		if err != nil {
+			return nil, ss.storeErr("APPEND", err, codeTryCreate)
+		}
+		if m := ss.sel; m != nil && m.id == mb.ID {
+			m.learnKeywords(flags.Keywords)
+		}
+		ss.log.Debug("append", "mailbox", mb.Name, "uid", uid, "size", in.Size)
+		return &goimap.AppendData{UIDValidity: uv, UID: goimap.UID(uid)}, nil
+	}, nil
 }

@@ -91,7 +91,21 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 	c.setReadTimeout(literalReadTimeout)
 	defer c.setReadTimeout(cmdReadTimeout)
 
-	data, appendErr := c.session.Append(mailbox, lit, &options)
+	// M-Store: a session that can (SessionAppendPreparer) stores the
+	// message first and adds it to the mailbox only once the rest of the
+	// command has parsed: upstream added it before, so an APPEND answered
+	// BAD (a missing ")" or CRLF after the literal) had still stored it,
+	// and a client retrying made duplicates.
+	var (
+		data      *imap.AppendData
+		appendErr error
+		commit    func() (*imap.AppendData, error)
+	)
+	if p, ok := c.session.(SessionAppendPreparer); ok {
+		commit, appendErr = p.PrepareAppend(mailbox, lit, &options)
+	} else {
+		data, appendErr = c.session.Append(mailbox, lit, &options)
+	}
 	if _, discardErr := io.Copy(io.Discard, lit); discardErr != nil {
 		return discardErr // M-Store: was "return err" (nil)
 	}
@@ -101,6 +115,9 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 	if !dec.ExpectCRLF() {
 		return dec.Err() // M-Store: was "return err" (nil)
 	}
+	if appendErr == nil && commit != nil {
+		data, appendErr = commit()
+	}
 	if appendErr != nil {
 		return appendErr
 	}
@@ -108,6 +125,16 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 		return err
 	}
 	return c.writeAppendOK(tag, data)
+}
+
+// SessionAppendPreparer is a Session that takes an APPEND in two steps
+// (M-Store): PrepareAppend reads and keeps the message without adding it
+// to the mailbox, and the commit it returns adds it. The commit is called
+// only when the whole command has parsed; a command refused after its
+// literal never calls it, and what PrepareAppend kept is the session's to
+// drop (or to leave to a sweep).
+type SessionAppendPreparer interface {
+	PrepareAppend(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (commit func() (*imap.AppendData, error), err error)
 }
 
 func (c *Conn) writeAppendOK(tag string, data *imap.AppendData) error {

@@ -380,20 +380,26 @@ func (c *Conn) refuseLine(dec *imapwire.Decoder, tag, text string) error {
 	return c.writeStatusResp(tag, resp)
 }
 
-// errDiscardBeforeLogin refuses to read a large literal of a refused
-// command for a client that has not logged in.
-var errDiscardBeforeLogin = errors.New("imapserver: literal too large to skip before login")
+// errDiscardBeforeLogin refuses to read more of a refused command, lines
+// and literals together, than the command size limit for a client that
+// has not logged in.
+var errDiscardBeforeLogin = errors.New("imapserver: command too long to skip before login")
 
 // discardCommand reads and throws away the rest of a refused command
 // (M-Store; see imapwire's DiscardCommand). A non-synchronizing literal
 // comes whatever the answer and must be read past, under the literal
-// read timeout; before login only up to the command size limit, so that
-// a client that has not logged in cannot keep the server reading.
+// read timeout. Before login, the whole rest (lines and literals) may be
+// at most the command size limit, under the command read timeout, so
+// that a client that has not logged in cannot keep the server reading.
 func (c *Conn) discardCommand(dec *imapwire.Decoder) error {
-	return dec.DiscardCommand(func(size int64) error {
-		if c.state == imap.ConnStateNotAuthenticated && size > maxCommandSize {
-			return errDiscardBeforeLogin
+	if c.state == imap.ConnStateNotAuthenticated {
+		err := dec.DiscardCommand(maxCommandSize, nil)
+		if errors.Is(err, imapwire.ErrDiscardLimit) {
+			err = errDiscardBeforeLogin
 		}
+		return err
+	}
+	return dec.DiscardCommand(0, func(size int64) error {
 		c.setReadTimeout(literalReadTimeout)
 		return nil
 	})

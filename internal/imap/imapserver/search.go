@@ -254,8 +254,12 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 		if !dec.ExpectSP() || !dec.ExpectAString(&key) || !dec.ExpectSP() || !dec.ExpectAString(&value) {
 			return dec.Err()
 		}
+		// M-Store: the field name in lower case (field names are
+		// case-insensitive), so that the backend can tell HEADER FROM x
+		// (the field's text, RFC 3501 6.4.4) from FROM x (the envelope's
+		// From), which comes as "From"; upstream gave both alike.
 		criteria.Header = append(criteria.Header, imap.SearchCriteriaHeaderField{
-			Key:   key,
+			Key:   strings.ToLower(key),
 			Value: value,
 		})
 	case "SINCE", "BEFORE", "ON", "SENTSINCE", "SENTBEFORE", "SENTON":

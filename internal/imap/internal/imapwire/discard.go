@@ -15,6 +15,10 @@ import (
 	"strconv"
 )
 
+// ErrDiscardLimit is returned by DiscardCommand when the lines of the
+// command exceed the limit it was given: the connection must end.
+var ErrDiscardLimit = errors.New("imapwire: command too long to skip")
+
 // ErrLiteralSize is returned by DiscardCommand when a command announces
 // a literal whose size cannot be read (more digits than an int64 holds):
 // the end of the command cannot be found, and the connection must end.
@@ -35,13 +39,19 @@ var ErrLiteralSize = errors.New("imapwire: literal size out of range, the end of
 // the line length limit (MaxSize) does not apply: stopping early would
 // leave the rest to be parsed as commands. skipLiteral, if not nil, is
 // called with the size of each literal about to be skipped; an error from
-// it stops the discard and is returned.
-func (dec *Decoder) DiscardCommand(skipLiteral func(size int64) error) error {
+// it stops the discard and is returned. max, when positive, bounds the
+// octets of the command read here, lines and literals; past it (a literal
+// counts in full before it is read), ErrDiscardLimit.
+func (dec *Decoder) DiscardCommand(max int64, skipLiteral func(size int64) error) error {
+	var read int64
 	if lit := dec.lit; lit != nil {
 		if !lit.nonSync && !lit.accepted {
 			lit.cancel()
 			dec.crlf = true
 			return nil
+		}
+		if read += lit.size - lit.read; max > 0 && read > max {
+			return ErrDiscardLimit
 		}
 		if skipLiteral != nil {
 			if err := skipLiteral(lit.size); err != nil {
@@ -58,7 +68,7 @@ func (dec *Decoder) DiscardCommand(skipLiteral func(size int64) error) error {
 		return nil
 	}
 	for {
-		if err := dec.discardLine(); err != nil {
+		if err := dec.discardLine(&read, max); err != nil {
 			return err
 		}
 		size, nonSync, ok, err := dec.tail.literal()
@@ -68,6 +78,9 @@ func (dec *Decoder) DiscardCommand(skipLiteral func(size int64) error) error {
 		if !ok || !nonSync {
 			dec.crlf = true
 			return nil
+		}
+		if read += size; max > 0 && read > max {
+			return ErrDiscardLimit
 		}
 		if skipLiteral != nil {
 			if err := skipLiteral(size); err != nil {
@@ -85,11 +98,15 @@ func (dec *Decoder) DiscardCommand(skipLiteral func(size int64) error) error {
 }
 
 // discardLine reads up to and including the next LF, keeping only its
-// last bytes in dec.tail.
-func (dec *Decoder) discardLine() error {
+// last bytes in dec.tail, and adds what it read to *n; past max (when
+// positive), ErrDiscardLimit.
+func (dec *Decoder) discardLine(n *int64, max int64) error {
 	for {
 		line, err := dec.r.ReadSlice('\n')
 		dec.tail.write(line)
+		if *n += int64(len(line)); max > 0 && *n > max {
+			return ErrDiscardLimit
+		}
 		switch {
 		case err == nil:
 			return nil
