@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -350,5 +351,53 @@ func TestAppendRefusedAfterLiteral(t *testing.T) {
 	}
 	if got := statusOf(t, r, "AB", "MESSAGES"); got != "(MESSAGES 1)" {
 		t.Fatalf("STATUS AB %s", got)
+	}
+}
+
+// TestThirdReview: answers a third review found wrong.
+func TestThirdReview(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.user("alice", "secret")
+	for i := 1; i <= 3; i++ {
+		e.deliver("alice", "", msg(i, "x"))
+	}
+
+	// A SEARCH with SAVE answered NO [BADCHARSET] empties "$" (RFC 5182
+	// 2.1).
+	r := e.rawLogin("alice", "secret")
+	r.ok("SELECT INBOX")
+	r.ok("SEARCH RETURN (SAVE) ALL")
+	mustHave(t, r.ok("FETCH $ UID"), "* 3 FETCH (UID 3)")
+	r.expect("NO [BADCHARSET]", "SEARCH RETURN (SAVE) CHARSET BOGUS-9 ALL")
+	if u := r.ok("FETCH $ UID"); len(u) != 0 {
+		t.Errorf("FETCH $ after a SAVE answered NO: %q", u)
+	}
+
+	// STATUS of the selected mailbox counts the messages this session
+	// holds as \Recent (RFC 3501 6.3.10).
+	mustHave(t, r.ok("STATUS INBOX (MESSAGES RECENT)"), "(MESSAGES 3 RECENT 3)")
+	e.deliver("alice", "", msg(4, "x"))
+	mustHave(t, r.ok("STATUS INBOX (RECENT)"), "(RECENT 4)")
+
+	// A malformed AUTHENTICATE PLAIN message is the client's failure, not
+	// the server's; an empty challenge is "+ ", not "+ =".
+	for _, resp := range []string{"anVzdHRleHQ=", "YQBi"} {
+		pre := e.raw()
+		pre.expect("NO [AUTHENTICATIONFAILED]", "AUTHENTICATE PLAIN %s", resp)
+	}
+	pre := e.raw()
+	tag := pre.send("AUTHENTICATE PLAIN")
+	if l := pre.line(); l != "+ " {
+		t.Errorf("empty challenge: %q, want %q", l, "+ ")
+	}
+	fmt.Fprintf(pre.c, "=\r\n")
+	if _, st := pre.wait(tag); !strings.HasPrefix(st, "NO [AUTHENTICATIONFAILED]") {
+		t.Errorf("empty PLAIN message: %s", st)
+	}
+	tag = pre.send("AUTHENTICATE PLAIN")
+	pre.line()
+	fmt.Fprintf(pre.c, "%s\r\n", base64.StdEncoding.EncodeToString([]byte("\x00alice\x00secret")))
+	if _, st := pre.wait(tag); !strings.HasPrefix(st, "OK") {
+		t.Errorf("AUTHENTICATE PLAIN after a failed one: %s", st)
 	}
 }

@@ -374,6 +374,13 @@ func (ss *session) status(name string, o *goimap.StatusOptions) (*goimap.StatusD
 		d.UIDNext, d.UIDValidity = goimap.UID(m.UIDNext), m.UIDValidity
 		d.NumDeleted = &sum.Deleted
 		d.NumRecent = &sum.Recent
+		if sel := ss.sel; sel != nil && sel.id == m.ID && !sel.readOnly {
+			// The messages this session took as \Recent are recent
+			// for it (RFC 3501 6.3.10), and no longer in the store's
+			// count; those it has not taken yet are.
+			recent := sum.Recent + sel.countRecent()
+			d.NumRecent = &recent
+		}
 		d.DeletedStorage = &sum.DeletedBytes
 	}
 	d.NumMessages = &msgs

@@ -138,6 +138,15 @@ func (ss *session) Search(kind imapserver.NumKind, c *goimap.SearchCriteria, o *
 	return d.data, nil
 }
 
+// ClearSearchResult empties "$" (imapserver.SessionSearchResult): a
+// SEARCH with SAVE answered NO before it reached Search.
+func (ss *session) ClearSearchResult() {
+	defer ss.begin()()
+	if ss.sel != nil {
+		ss.sel.searchRes = nil
+	}
+}
+
 // savedResult is what SAVE keeps of a result, UIDs ascending (RFC 5182
 // 2.1): with MIN and/or MAX but neither ALL nor COUNT, only the minimum
 // and/or the maximum; else all of it.

@@ -20,11 +20,12 @@ import (
 // the connection's goroutine, one command at a time; only Idle runs on a
 // goroutine of its own, while the connection goroutine waits for DONE.
 type session struct {
-	srv   *Server
-	conn  *imapserver.Conn
-	log   *slog.Logger
-	addr  string
-	timer *time.Timer // autologout
+	srv     *Server
+	conn    *imapserver.Conn
+	log     *slog.Logger
+	anonLog *slog.Logger // log before the login that added the account
+	addr    string
+	timer   *time.Timer // autologout
 
 	mu      sync.Mutex   // held during a command, and by IDLE while it writes updates
 	busy    atomic.Int32 // inside a command (not IDLE)
@@ -122,6 +123,7 @@ func (ss *session) Login(username, password string) error {
 		return no(codeLimit, "Too many sessions for this account (%d)", ss.srv.opts.MaxSessions)
 	}
 	ss.acct = a
+	ss.anonLog = ss.log
 	ss.log = ss.log.With("account", a.Name)
 	ss.log.Info("login")
 	return nil
@@ -135,6 +137,7 @@ func (ss *session) Unauthenticate() error {
 		ss.srv.release(store.NormalizeAccount(ss.acct.Name))
 		ss.log.Info("unauthenticate")
 		ss.acct = nil
+		ss.log = ss.anonLog // without the account, or each login adds one
 	}
 	return nil
 }

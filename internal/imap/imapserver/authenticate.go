@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -79,13 +80,28 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 	for {
 		challenge, done, err := saslServer.Next(resp)
 		if err != nil {
+			// M-Store: a response the mechanism refuses (go-sasl's
+			// "invalid response": no NULs, an empty message) is the
+			// client's failure, NO [AUTHENTICATIONFAILED] (RFC 4616 2);
+			// upstream returned it as is, answered NO [SERVERBUG].
+			var imapErr *imap.Error
+			if !errors.As(err, &imapErr) {
+				return &imap.Error{
+					Type: imap.StatusResponseTypeNo,
+					Code: imap.ResponseCodeAuthenticationFailed,
+					Text: "Malformed " + mech + " response",
+				}
+			}
 			return err
 		} else if done {
 			break
 		}
 
+		// M-Store: an empty challenge is "+ " (RFC 3501 7.5); "=" is
+		// only for an empty initial response (RFC 4959), and upstream
+		// sent "+ =".
 		var challengeStr string
-		if challenge != nil {
+		if len(challenge) > 0 {
 			challengeStr = internal.EncodeSASL(challenge)
 		}
 		if err := writeContReq(enc.Encoder, challengeStr); err != nil {

@@ -30,6 +30,11 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 		atom = ""
 		maybeReadSearchKeyAtom(dec, &atom)
 	}
+	// M-Store: an unknown charset is answered once the command has been
+	// read (upstream answered at once, before the keys), and the SAVE of
+	// a SEARCH answered NO empties "$" (RFC 5182 2.1), which upstream
+	// left as it was.
+	var charsetErr error
 	if strings.EqualFold(atom, "CHARSET") {
 		var charset string
 		if !dec.ExpectSP() || !dec.ExpectAString(&charset) || !dec.ExpectSP() {
@@ -39,7 +44,7 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 		case "US-ASCII", "UTF-8":
 			// nothing to do
 		default:
-			return &imap.Error{
+			charsetErr = &imap.Error{
 				Type: imap.StatusResponseTypeNo,
 				Code: imap.ResponseCodeBadCharset, // TODO: return list of supported charsets
 				Text: "Only US-ASCII and UTF-8 are supported SEARCH charsets",
@@ -73,6 +78,12 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 
 	if err := c.checkState(imap.ConnStateSelected); err != nil {
 		return err
+	}
+	if charsetErr != nil {
+		if r, ok := c.session.(SessionSearchResult); ok && options.ReturnSave {
+			r.ClearSearchResult()
+		}
+		return charsetErr
 	}
 
 	// If no return option is specified, ALL is assumed
@@ -374,4 +385,11 @@ func earlierDate(cur, t time.Time) time.Time {
 
 func searchKeyFlag(key string) imap.Flag {
 	return imap.Flag("\\" + strings.Title(strings.ToLower(key)))
+}
+
+// SessionSearchResult is a Session that keeps the SEARCHRES result "$"
+// (M-Store): ClearSearchResult empties it, for a SEARCH with SAVE that
+// the framework answers NO itself (RFC 5182 2.1).
+type SessionSearchResult interface {
+	ClearSearchResult()
 }
