@@ -29,16 +29,24 @@ import (
 // header is those lines followed by its last header-len − Σ line lengths
 // octets: none, LF or CRLF (the empty line ending it). With state 1 they
 // are exactly the header's fields named in KeptFields, in order. The
-// encoder writes state 2 when the encoded lines take at most keptBudget
-// octets, else state 1 when those of the KeptFields do, else 0x00;
+// encoder writes state 2 when the encoded lines take at most wholeBudget
+// octets, else state 1 when those of the KeptFields take at most
+// keptBudget, else 0x00;
 // it checks that what it wrote renders as the octets it was given before
 // it keeps it. Every version 4 record has the section, 0x00 at least. A
 // decoder checks the structure; a section whose lines do
 // not add up to the header's length renders as KeptNone (the caller then
 // reads the file, which is always right).
 
-// keptBudget bounds the octets of a kept-header section.
-const keptBudget = 1024
+// Budgets of a kept-header section, in octets: the whole header is kept
+// when it takes at most wholeBudget (the fields of KeptFields cost about
+// one octet each in common mail; other lines, a Received or a DKIM
+// signature, cost their length, which the message file has anyway), and
+// the KeptFields when they take at most keptBudget (a long References).
+const (
+	wholeBudget = 256
+	keptBudget  = 1024
+)
 
 // KeptFields are the top-level header fields (lower case) that a version 4
 // record keeps whenever they fit in it: those of the big clients' message
@@ -295,11 +303,11 @@ func (e *encoder) keptHeader(c *Cache) {
 	mark := len(e.b)
 	switch {
 	case st == KeptNone, c.Body.BodyStart == 0: // nothing to keep
-	case st == KeptAll && e.keptLines(c, block, KeptAll):
+	case st == KeptAll && e.keptLines(c, block, KeptAll, wholeBudget):
 		return
 	default:
 		e.b = e.b[:mark]
-		if e.keptLines(c, block, KeptFieldsOnly) {
+		if e.keptLines(c, block, KeptFieldsOnly, keptBudget) {
 			return
 		}
 	}
@@ -307,9 +315,9 @@ func (e *encoder) keptHeader(c *Cache) {
 }
 
 // keptLines writes a section of state st made from block, and reports
-// whether it is within keptBudget and renders back as it should: block
+// whether it is within budget octets and renders back as it should: block
 // itself (KeptAll) or its KeptFields (KeptFieldsOnly).
-func (e *encoder) keptLines(c *Cache, block []byte, st KeptState) bool {
+func (e *encoder) keptLines(c *Cache, block []byte, st KeptState, budget int) bool {
 	want := make([]byte, 0, len(block)) // what the section must render as
 	n, pos := 0, 0
 	for {
@@ -361,7 +369,7 @@ func (e *encoder) keptLines(c *Cache, block []byte, st KeptState) bool {
 		if t == 0 {
 			e.str(string(f.raw))
 		}
-		if len(e.b)-start > keptBudget {
+		if len(e.b)-start > budget {
 			return false
 		}
 	}
