@@ -542,49 +542,27 @@ func (s *Server) openMessage(id string) (*blob.Section, error) {
 }
 
 // readDecoded reads the BINARY section p, whose Content-Transfer-Encoding
-// p.decode it removes, from the message file sec: the encoded bytes are
+// p.decode it removes, from the message file sec, when the cache does not
+// know its decoded size (else streamDecoded writes it): the encoded bytes are
 // streamed through message.NewDecoder, the decoded octets before the
 // partial's offset are skipped and reading stops at its end. Only the
 // decoded octets returned are held (not the encoded part), and little more
 // of the file is read than the encoding of the octets up to the end of the
 // partial (one decoder buffer more). What it reads is counted in fileBytes.
 func (ss *session) readDecoded(sec *blob.Section, p *fetchPart) ([]byte, error) {
-	f := &countingReaderAt{r: sec}
-	defer func() { ss.srv.fileBytes.Add(f.n) }()
-	dec, err := message.NewDecoder(p.decode, io.NewSectionReader(f, p.off, p.n))
-	if err != nil {
-		return nil, err
-	}
 	// Decoding never lengthens: base64 gives at most 3 octets per 4
 	// characters, quoted-printable at most one per character.
 	limit := p.n
 	if strings.EqualFold(p.decode, "base64") {
 		limit = p.n/4*3 + 2
 	}
-	if q := p.partial; q != nil {
-		if q.Offset >= limit {
-			return nil, nil
-		}
-		if _, err := io.CopyN(io.Discard, dec, q.Offset); err == io.EOF {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
-		limit = min(limit-q.Offset, max(q.Size, 0))
+	skip, n := cutRange(0, limit, p.partial)
+	r, f, err := decodedFrom(sec, p, skip)
+	defer func() { ss.srv.fileBytes.Add(f.n) }()
+	if err != nil {
+		return nil, err
 	}
-	buf := make([]byte, limit)
-	n := 0
-	for n < len(buf) {
-		k, err := dec.Read(buf[n:])
-		n += k
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return buf[:n], nil
+	return io.ReadAll(io.LimitReader(r, n))
 }
 
 // streamDecoded writes n decoded octets of the BINARY section p, after
@@ -597,22 +575,33 @@ func (ss *session) streamDecoded(w io.Writer, sec *blob.Section, p *fetchPart, s
 	if n == 0 {
 		return nil // a partial past the end
 	}
-	f := &countingReaderAt{r: sec}
+	r, f, err := decodedFrom(sec, p, skip)
 	defer func() { ss.srv.fileBytes.Add(f.n) }()
-	dec, err := message.NewDecoder(p.decode, io.NewSectionReader(f, p.off, p.n))
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyN(io.Discard, dec, skip); err != nil {
-		return fmt.Errorf("decode part to offset %d: %w", skip, err)
-	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	got, err := io.CopyBuffer(w, io.LimitReader(dec, n), *bp)
+	got, err := io.CopyBuffer(w, io.LimitReader(r, n), *bp)
 	if err == nil && got != n {
-		err = fmt.Errorf("part decodes to %d octets, the cache says %d", skip+got, skip+n)
+		err = fmt.Errorf("part decodes to %d octets or fewer, the cache says %d", skip+got, skip+n)
 	}
 	return err
+}
+
+// decodedFrom returns the decoded octets of the BINARY section p from the
+// message file, after the first skip (fewer when the part decodes to
+// fewer), and the count of file bytes read through it.
+func decodedFrom(sec *blob.Section, p *fetchPart, skip int64) (io.Reader, *countingReaderAt, error) {
+	f := &countingReaderAt{r: sec}
+	dec, err := message.NewDecoder(p.decode, io.NewSectionReader(f, p.off, p.n))
+	if err != nil {
+		return nil, f, err
+	}
+	if _, err := io.CopyN(io.Discard, dec, skip); err != nil && !errors.Is(err, io.EOF) {
+		return nil, f, fmt.Errorf("decode part to offset %d: %w", skip, err)
+	}
+	return dec, f, nil
 }
 
 // countingReaderAt counts the bytes read through it.

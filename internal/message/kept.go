@@ -113,7 +113,7 @@ func (c *Cache) KeptHeader() ([]byte, KeptState) {
 		return nil, KeptNone
 	}
 	d := decoder{s: c.kept.rec, i: c.kept.off, hlen: uint64(c.Body.BodyStart)}
-	b, st := d.kept(c, make([]byte, 0, c.Body.BodyStart), true)
+	b, st := d.kept(c, make([]byte, 0, min(c.Body.BodyStart, 4<<10)), true) // the whole header at best, often far less
 	if d.err != nil {
 		return nil, KeptNone
 	}
@@ -288,18 +288,9 @@ func isTokenString(s string) bool {
 	return true
 }
 
-// keptSource is what c's kept-header section is made from: the header
-// block and what it is.
-func (c *Cache) keptSource() ([]byte, KeptState) {
-	if c.RawHeader != nil || c.Body.BodyStart == 0 {
-		return c.RawHeader, KeptAll
-	}
-	return c.KeptHeader() // a decoded record's, re-encoded
-}
-
 // keptHeader writes c's kept-header section, if any fits.
 func (e *encoder) keptHeader(c *Cache) {
-	block, st := c.keptSource()
+	block, st := c.KeptHeader() // the header, or a decoded record's fields, re-encoded
 	mark := len(e.b)
 	switch {
 	case st == KeptNone, c.Body.BodyStart == 0: // nothing to keep
